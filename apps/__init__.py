@@ -1,0 +1,1 @@
+"""The paper's network applications running on the macro through the firmware."""

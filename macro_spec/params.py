@@ -1,0 +1,118 @@
+"""Elaboration-time parameters of the macro: the one place they are defined and checked.
+
+The RTL generator, the analog model, the co-simulation, the fast model, the firmware and the
+documentation all build from a :class:`MacroParams`. Nothing else hard-codes an array size or a
+counter width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+#: Register bus data width (AXI4-Lite, 32-bit data).
+BUS_DATA_BITS = 32
+
+#: Inclusive limits of the array geometry the RTL and models support.
+ROWS_RANGE = (8, 128)
+COLS_RANGE = (8, 128)
+#: Inclusive limits of the TDC counter width.
+TDC_BITS_RANGE = (4, 16)
+#: Inclusive limits of the comparator synchroniser depth.
+SYNC_STAGES_RANGE = (2, 4)
+
+#: Identification word in the ID register ("MCIM" in ASCII).
+MACRO_ID = 0x4D43494D
+#: Register-map version; bump when a register changes meaning.
+MACRO_VERSION = 0x0001_0000
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}, not {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class MacroParams:
+    """Elaboration-time parameters of one macro instance.
+
+    Parameters
+    ----------
+    rows : int
+        Cells per column (length of the input vector), 8 to 128.
+    cols : int
+        Columns (outputs per evaluation), 8 to 128.
+    tdc_bits : int
+        Width of the TDC code counter, 4 to 16. The programmable ``TDC_CODE_MAX`` register
+        can narrow it further at run time (the ``paper`` preset uses 15, a 4-bit counter).
+    sync_stages : int
+        Flip-flops in each comparator synchroniser, 2 to 4.
+
+    Raises
+    ------
+    TypeError
+        If a parameter is not an integer.
+    ValueError
+        If a parameter is out of its range.
+    """
+
+    rows: int = 64
+    cols: int = 64
+    tdc_bits: int = 8
+    sync_stages: int = 2
+
+    def __post_init__(self):
+        _check_int("rows", self.rows, *ROWS_RANGE)
+        _check_int("cols", self.cols, *COLS_RANGE)
+        _check_int("tdc_bits", self.tdc_bits, *TDC_BITS_RANGE)
+        _check_int("sync_stages", self.sync_stages, *SYNC_STAGES_RANGE)
+
+    # ---- derived quantities (derived, never stored, so they cannot drift) ----
+
+    @property
+    def code_field_bits(self) -> int:
+        """Bits per packed TDC code in the CODE window: 8 when the counter fits, else 16."""
+        return 8 if self.tdc_bits <= 8 else 16
+
+    @property
+    def codes_per_word(self) -> int:
+        """TDC codes packed into one 32-bit CODE word."""
+        return BUS_DATA_BITS // self.code_field_bits
+
+    @property
+    def code_words(self) -> int:
+        """32-bit words of the CODE window in use."""
+        return -(-self.cols // self.codes_per_word)
+
+    @property
+    def row_words(self) -> int:
+        """32-bit words holding one bit per row (input vector)."""
+        return -(-self.rows // BUS_DATA_BITS)
+
+    @property
+    def col_words(self) -> int:
+        """32-bit words holding one bit per column (weights of a row, masks, activations)."""
+        return -(-self.cols // BUS_DATA_BITS)
+
+    @property
+    def code_max(self) -> int:
+        """Largest code the counter can hold."""
+        return (1 << self.tdc_bits) - 1
+
+    def to_dict(self) -> dict:
+        """Plain-dict form, for JSON and build-cache keys."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "MacroParams":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        unknown = set(d) - {"rows", "cols", "tdc_bits", "sync_stages"}
+        if unknown:
+            raise ValueError(f"unknown macro parameter(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    def key(self) -> str:
+        """Short stable string naming this parameter set (build directories, caches)."""
+        return f"r{self.rows}_c{self.cols}_t{self.tdc_bits}_s{self.sync_stages}"

@@ -1,0 +1,1 @@
+"""The macro's digital controller in Amaranth: AXI4-Lite registers, sequencers and TDC."""

@@ -1,0 +1,126 @@
+"""AXI4-Lite slave that turns bus transactions into single-cycle register accesses."""
+
+from amaranth import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+RESP_OKAY = 0b00
+RESP_SLVERR = 0b10
+
+
+class AxiLiteSignature(wiring.Signature):
+    """AXI4-Lite bus, seen from the master.
+
+    Parameters
+    ----------
+    addr_bits : int
+        Byte address width.
+    data_bits : int
+        Data width, 32 or 64.
+    """
+
+    def __init__(self, addr_bits: int, data_bits: int = 32):
+        if not isinstance(addr_bits, int) or addr_bits < 3:
+            raise ValueError(f"addr_bits must be an integer of at least 3, not {addr_bits!r}")
+        if data_bits not in (32, 64):
+            raise ValueError(f"AXI4-Lite data width must be 32 or 64, not {data_bits!r}")
+        super().__init__({
+            "awaddr": Out(addr_bits), "awprot": Out(3), "awvalid": Out(1), "awready": In(1),
+            "wdata": Out(data_bits), "wstrb": Out(data_bits // 8), "wvalid": Out(1), "wready": In(1),
+            "bresp": In(2), "bvalid": In(1), "bready": Out(1),
+            "araddr": Out(addr_bits), "arprot": Out(3), "arvalid": Out(1), "arready": In(1),
+            "rdata": In(data_bits), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
+        })
+
+
+class RegPortSignature(wiring.Signature):
+    """Register access port between the bus slave and the register file (master view).
+
+    A write is one cycle of ``w_stb`` with ``w_addr`` (word index), ``w_data`` and ``w_strb``;
+    the register file answers ``w_err`` in the same cycle. A read is combinational: ``r_data``
+    and ``r_err`` follow ``r_addr``.
+    """
+
+    def __init__(self, word_addr_bits: int, data_bits: int = 32):
+        super().__init__({
+            "w_stb": Out(1), "w_addr": Out(word_addr_bits), "w_data": Out(data_bits),
+            "w_strb": Out(data_bits // 8), "w_err": In(1),
+            "r_addr": Out(word_addr_bits), "r_data": In(data_bits), "r_err": In(1),
+        })
+
+
+class AxiLiteSlave(wiring.Component):
+    """AXI4-Lite slave with independent write-address and write-data channels.
+
+    The write address and data are each accepted as soon as their holding register is free,
+    in either order or together; the register write happens once both are held and no write
+    response is still waiting, so a master that back-pressures B simply stalls further writes.
+    A read is answered one cycle after its address is accepted and holds until ``rready``.
+    Every address gets a response (SLVERR where the register file says so), so the bus cannot
+    hang.
+
+    Parameters
+    ----------
+    addr_bits : int
+        Byte address width of the bus.
+
+    Attributes
+    ----------
+    bus : In(AxiLiteSignature)
+        The AXI4-Lite slave port.
+    regs : Out(RegPortSignature)
+        Register accesses towards the register file.
+    """
+
+    def __init__(self, addr_bits: int):
+        self._addr_bits = addr_bits
+        super().__init__({
+            "bus": In(AxiLiteSignature(addr_bits)),
+            "regs": Out(RegPortSignature(addr_bits - 2)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, regs = self.bus, self.regs
+
+        aw_held = Signal()
+        aw_addr = Signal(self._addr_bits - 2)
+        w_held = Signal()
+        w_data = Signal(32)
+        w_strb = Signal(4)
+
+        m.d.comb += [
+            bus.awready.eq(~aw_held),
+            bus.wready.eq(~w_held),
+            bus.arready.eq(~bus.rvalid),
+        ]
+        with m.If(bus.awvalid & bus.awready):
+            m.d.sync += [aw_held.eq(1), aw_addr.eq(bus.awaddr[2:])]
+        with m.If(bus.wvalid & bus.wready):
+            m.d.sync += [w_held.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
+
+        do_write = aw_held & w_held & ~bus.bvalid
+        m.d.comb += [
+            regs.w_stb.eq(do_write),
+            regs.w_addr.eq(aw_addr),
+            regs.w_data.eq(w_data),
+            regs.w_strb.eq(w_strb),
+        ]
+        with m.If(do_write):
+            m.d.sync += [
+                aw_held.eq(0), w_held.eq(0), bus.bvalid.eq(1),
+                bus.bresp.eq(regs.w_err.replicate(2) & RESP_SLVERR),
+            ]
+        with m.Elif(bus.bvalid & bus.bready):
+            m.d.sync += bus.bvalid.eq(0)
+
+        m.d.comb += regs.r_addr.eq(bus.araddr[2:])
+        with m.If(bus.arvalid & bus.arready):
+            m.d.sync += [
+                bus.rvalid.eq(1),
+                bus.rdata.eq(regs.r_data),
+                bus.rresp.eq(regs.r_err.replicate(2) & RESP_SLVERR),
+            ]
+        with m.Elif(bus.rvalid & bus.rready):
+            m.d.sync += bus.rvalid.eq(0)
+        return m

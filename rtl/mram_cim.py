@@ -1,0 +1,164 @@
+"""Top level of the controller: ``mram_cim``."""
+
+from amaranth import Module, Signal, Cat, Const, Mux
+from amaranth.hdl import ResetInserter
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from macro_spec.params import MacroParams, BUS_DATA_BITS
+from macro_spec.regmap import (ADDR_BITS, OP_COMPUTE, OP_READ_ROW, OP_WRITE_ROW, reg)
+
+from .array_port import ArraySignature
+from .axi_lite import AxiLiteSignature, AxiLiteSlave
+from .compute_sequencer import ComputeSequencer
+from .regfile import RegFile
+from .write_sequencer import WriteSequencer
+
+
+def _field(reg_name: str, field_name: str, value):
+    f = reg(reg_name).field(field_name)
+    return value[f.lsb:f.lsb + f.width]
+
+
+class MramCim(wiring.Component):
+    """The macro's digital controller: AXI4-Lite registers, sequencers and TDC.
+
+    Clocked by ``clk`` with the synchronous active-high ``rst`` (Amaranth's ``sync``
+    domain). Writing SOFT_RESET resets both sequencers in one cycle; configuration, flags and
+    counters survive it.
+
+    Parameters
+    ----------
+    params : MacroParams, optional
+        Geometry and counter width (default 64 x 64, 8-bit TDC, 2-stage synchroniser).
+
+    Attributes
+    ----------
+    bus : In(AxiLiteSignature)
+        Host register interface, 32-bit data, 12-bit byte address.
+    array : Out(ArraySignature)
+        Digital pins of the MRAM array.
+    irq : Out(1)
+        Interrupt: OR of FLAGS & IRQ_EN.
+    """
+
+    def __init__(self, params: MacroParams | None = None):
+        if params is None:
+            params = MacroParams()
+        if not isinstance(params, MacroParams):
+            raise TypeError(f"params must be a MacroParams, not {params!r}")
+        self.params = params
+        super().__init__({
+            "bus": In(AxiLiteSignature(ADDR_BITS)),
+            "array": Out(ArraySignature(params)),
+            "irq": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+
+        m.submodules.axi = axi = AxiLiteSlave(ADDR_BITS)
+        m.submodules.regfile = rf = RegFile(p)
+        wiring.connect(m, wiring.flipped(self.bus), axi.bus)
+        wiring.connect(m, axi.regs, rf.regs)
+
+        soft_reset = Signal()
+        m.d.comb += soft_reset.eq(rf.wo_soft_reset & rf.wdata[0])
+        comp = ComputeSequencer(p)
+        seq = WriteSequencer(p)
+        m.submodules.compute = ResetInserter(soft_reset)(comp)
+        m.submodules.access = ResetInserter(soft_reset)(seq)
+
+        # Configuration from the register file.
+        m.d.comb += [
+            comp.x_in.eq(Cat(*rf.rw_x)[:p.rows]),
+            comp.window.eq(rf.rw_tdc_window[:16]),
+            comp.timeout.eq(rf.rw_tdc_timeout[:16]),
+            comp.step.eq(rf.rw_tdc_step[:8]),
+            comp.code_max.eq(rf.rw_tdc_code_max[:16]),
+            comp.precharge_cycles.eq(rf.rw_precharge[:16]),
+            seq.wdata.eq(Cat(*rf.rw_wdata)[:p.cols]),
+            seq.verify.eq(_field("CTRL", "VERIFY_EN", rf.rw_ctrl)),
+            seq.pulse_cycles.eq(rf.rw_write_pulse[:16]),
+            seq.read_cycles.eq(rf.rw_read_pulse[:16]),
+            seq.max_retries.eq(rf.rw_write_retries[:4]),
+        ]
+        for j in range(p.cols):
+            m.d.comb += [comp.offsets[j].eq(rf.rw_col_offset[j][:16]),
+                         comp.thresholds[j].eq(rf.rw_col_thresh[j][:16])]
+
+        # Array pins.
+        arr = self.array
+        m.d.comb += [
+            arr.x.eq(comp.x), arr.evaluate.eq(comp.evaluate), comp.cmp.eq(arr.cmp),
+            arr.row.eq(seq.row), arr.side.eq(seq.side), arr.wr_en.eq(seq.wr_en),
+            arr.wr_cols.eq(seq.wr_cols), arr.wr_data.eq(seq.wr_data), arr.rd_en.eq(seq.rd_en),
+            seq.rd_data.eq(arr.rd_data),
+        ]
+
+        # Command decode: refuse while busy, reject unknown ops and rows out of range.
+        busy = Signal()
+        m.d.comb += busy.eq(comp.busy | seq.busy)
+        op = _field("CMD", "OP", rf.wdata)
+        row = _field("CMD", "ROW", rf.wdata)
+        refused, bad_cmd = Signal(), Signal()
+        last_op = Signal(3)
+        m.d.comb += [seq.cmd_row.eq(row), seq.cmd_side.eq(_field("CMD", "SIDE", rf.wdata))]
+        with m.If(rf.wo_cmd & ~soft_reset):
+            with m.If(busy):
+                m.d.comb += refused.eq(1)
+            with m.Elif(op == OP_COMPUTE):
+                m.d.comb += comp.start.eq(1)
+                m.d.sync += last_op.eq(op)
+            with m.Elif(((op == OP_WRITE_ROW) | (op == OP_READ_ROW)) & (row < p.rows)):
+                m.d.comb += [seq.start_write.eq(op == OP_WRITE_ROW),
+                             seq.start_read.eq(op == OP_READ_ROW)]
+                m.d.sync += last_op.eq(op)
+            with m.Else():
+                m.d.comb += bad_cmd.eq(1)
+
+        # Sticky flags: an event in the same cycle as its clear wins, so none is lost.
+        flags = Signal(6)
+        events = Signal(6)
+        m.d.comb += events.eq(Cat(
+            comp.done | seq.done,                 # DONE
+            refused,                              # REFUSED
+            bad_cmd,                              # BAD_CMD
+            seq.write_done & seq.failed,          # WRITE_FAIL
+            comp.done & comp.any_timeout,         # TIMEOUT
+            soft_reset & busy,                    # ABORTED
+        ))
+        m.d.sync += flags.eq((flags & ~rf.w1c_flags[:6]) | events)
+        m.d.comb += self.irq.eq((flags & rf.rw_irq_en[:6]).any())
+
+        op_count = Signal(32)
+        retry_total = Signal(32)
+        with m.If(comp.done):
+            m.d.sync += op_count.eq(op_count + 1)
+        with m.If(seq.retry):
+            m.d.sync += retry_total.eq(retry_total + 1)
+
+        # Read-only views.
+        state = Mux(comp.busy, comp.state, seq.state)
+        m.d.comb += [
+            rf.ro_status.eq(Cat(busy, Const(0, 3), state, last_op)),
+            rf.ro_flags.eq(flags),
+            rf.ro_op_count.eq(op_count),
+            rf.ro_retry_total.eq(retry_total),
+            rf.ro_write_status.eq(Cat(seq.rounds, Const(0, 4), seq.row, Const(0, 8 - len(seq.row)),
+                                      seq.fail_mask.any())),
+        ]
+
+        def words(bits, port):
+            for w, word in enumerate(port):
+                m.d.comb += word.eq(bits[w * BUS_DATA_BITS:(w + 1) * BUS_DATA_BITS])
+
+        words(seq.rdata, rf.ro_rdata)
+        words(seq.fail_mask, rf.ro_fail_mask)
+        words(comp.act, rf.ro_act)
+        words(comp.tmo, rf.ro_tmo)
+        packed = Cat(*(Cat(comp.codes[j], Const(0, p.code_field_bits - p.tdc_bits))
+                       for j in range(p.cols)))
+        words(packed, rf.ro_code)
+        return m

@@ -1,0 +1,117 @@
+"""Time-to-digital converter: one code per column from its comparator's first rising edge."""
+
+from amaranth import Module, Signal, Cat, Mux, unsigned
+from amaranth.lib import wiring, data
+from amaranth.lib.wiring import In, Out
+
+from macro_spec.params import MacroParams
+
+
+class Tdc(wiring.Component):
+    """Counter-based TDC shared by all columns, with a synchroniser per comparator.
+
+    The comparators are asynchronous to the controller clock, so each passes ``sync_stages``
+    flip-flops before it is looked at. While ``run`` is high an ``elapsed`` counter counts
+    cycles since evaluate; a code counter starts ``window`` cycles in and advances every
+    ``step`` cycles, saturating at ``code_max``. Each column latches the code counter at the
+    first cycle its synchronised comparator is high. The exact rules are in docs/timing.md and
+    in :func:`rtl.reference.tdc_codes`.
+
+    Parameters
+    ----------
+    params : MacroParams
+        Geometry and counter width.
+
+    Attributes
+    ----------
+    cmp : In(cols)
+        Raw comparator outputs from the array.
+    clear : In(1)
+        Resets the counters and captures (asserted in the cycle before evaluate).
+    run : In(1)
+        High during evaluation.
+    window, timeout : In(16)
+        TDC_WINDOW and TDC_TIMEOUT register values.
+    step : In(8)
+        TDC_STEP (0 acts as 1).
+    code_max : In(16)
+        TDC_CODE_MAX (clipped to the counter width).
+    finished : Out(1)
+        High in the last cycle of evaluation: every column captured, or the timeout reached.
+    timed_out : Out(cols)
+        Columns not captured (meaningful once evaluation has ended).
+    raw_codes : Out(ArrayLayout(tdc_bits, cols))
+        Captured codes; ``code_max`` for columns that timed out.
+    effective_code_max : Out(tdc_bits)
+        ``min(code_max, 2**tdc_bits - 1)``.
+    """
+
+    def __init__(self, params: MacroParams):
+        if not isinstance(params, MacroParams):
+            raise TypeError(f"params must be a MacroParams, not {params!r}")
+        self._p = params
+        super().__init__({
+            "cmp": In(params.cols),
+            "clear": In(1),
+            "run": In(1),
+            "window": In(16),
+            "timeout": In(16),
+            "step": In(8),
+            "code_max": In(16),
+            "finished": Out(1),
+            "timed_out": Out(params.cols),
+            "raw_codes": Out(data.ArrayLayout(unsigned(params.tdc_bits), params.cols)),
+            "effective_code_max": Out(params.tdc_bits),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._p
+        bits = p.tdc_bits
+
+        # Synchroniser chains, always running: the comparator is asynchronous to clk.
+        stages = [Signal(p.cols, name=f"sync{k}") for k in range(p.sync_stages)]
+        m.d.sync += stages[0].eq(self.cmp)
+        for a, b in zip(stages, stages[1:]):
+            m.d.sync += b.eq(a)
+        seen = stages[-1]
+
+        cmax = Signal(bits)
+        if p.tdc_bits < 16:
+            m.d.comb += cmax.eq(Mux(self.code_max > p.code_max, p.code_max, self.code_max))
+        else:  # the 16-bit register cannot exceed a 16-bit counter
+            m.d.comb += cmax.eq(self.code_max)
+        m.d.comb += self.effective_code_max.eq(cmax)
+        step = Signal(8)
+        m.d.comb += step.eq(Mux(self.step == 0, 1, self.step))
+
+        elapsed = Signal(16)
+        code = Signal(bits)
+        prescale = Signal(8)
+        captured = Signal(p.cols)
+        codes = Signal(data.ArrayLayout(unsigned(bits), p.cols))
+
+        with m.If(self.clear):
+            m.d.sync += [elapsed.eq(0), code.eq(0), prescale.eq(0), captured.eq(0)]
+        with m.Elif(self.run):
+            m.d.sync += elapsed.eq(elapsed + 1)
+            # The code counter tracks code(e) = clamp((e - window) // step, 0, cmax) for the
+            # current elapsed value e; it is updated for e + 1 here.
+            with m.If(elapsed >= self.window):
+                with m.If(prescale + 1 == step):
+                    m.d.sync += prescale.eq(0)
+                    with m.If(code < cmax):
+                        m.d.sync += code.eq(code + 1)
+                with m.Else():
+                    m.d.sync += prescale.eq(prescale + 1)
+            with m.Else():
+                m.d.sync += [code.eq(0), prescale.eq(0)]
+            for j in range(p.cols):
+                with m.If(seen[j] & ~captured[j]):
+                    m.d.sync += [captured[j].eq(1), codes[j].eq(code)]
+
+        m.d.comb += self.finished.eq(self.run & (((captured | seen).all()) | (elapsed == self.timeout)))
+        m.d.comb += self.timed_out.eq(~captured)
+        for j in range(p.cols):
+            m.d.comb += self.raw_codes[j].eq(Mux(captured[j], codes[j], cmax))
+        return m
