@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.sim import Simulator
 
+from firmware.regs import bits_to_words, words_to_bits  # noqa: F401  (re-exported for the tests)
 from macro_spec.regmap import reg
 from rtl.mram_cim import MramCim
 
@@ -113,20 +114,6 @@ class AxiMaster:
         data, resp = await self.read(ctx, reg(name).address(index))
         assert resp == 0, f"read {name}[{index}] answered {resp}"
         return data
-
-
-def bits_to_words(bits, n_words: int) -> list[int]:
-    """Pack a 0/1 vector into 32-bit words, bit 0 first."""
-    words = [0] * n_words
-    for i, b in enumerate(bits):
-        if b:
-            words[i // 32] |= 1 << (i % 32)
-    return words
-
-
-def words_to_bits(words, n: int) -> np.ndarray:
-    """Inverse of :func:`bits_to_words`."""
-    return np.array([(words[i // 32] >> (i % 32)) & 1 for i in range(n)], dtype=bool)
 
 
 class DigitalArray:

@@ -8,11 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import test_firmware_standin
-
-test_firmware_standin.install()
-
-from firmware.cli import main  # noqa: E402
+from firmware.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

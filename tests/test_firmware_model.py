@@ -3,20 +3,16 @@
 import numpy as np
 import pytest
 
-import test_firmware_standin
-
-test_firmware_standin.install()
-
-from macro_spec.params import MACRO_ID, MacroParams  # noqa: E402
-from macro_spec.regmap import (  # noqa: E402
+from macro_spec.params import MACRO_ID, MacroParams
+from macro_spec.regmap import (
     ADDR_BITS, FLAG_BAD_CMD, FLAG_DONE, FLAG_WRITE_FAIL, OP_COMPUTE, OP_READ_ROW,
     OP_WRITE_ROW, REGISTERS, reg,
 )
-from firmware.model import FastMacroModel  # noqa: E402
-from firmware.regs import (  # noqa: E402
+from firmware.model import FastMacroModel
+from firmware.regs import (
     BusError, RESP_SLVERR, encode_fields, pack_codes, unpack_codes, words_to_bits,
 )
-from firmware.driver import run_sync  # noqa: E402
+from firmware.driver import run_sync
 
 P = MacroParams()
 
@@ -271,3 +267,28 @@ def test_code_packing_roundtrip():
     words = pack_codes(codes, 8, P.code_words)
     assert words[0] == 0x03020100
     assert unpack_codes(words, 8, P.cols) == codes
+
+
+def test_soft_reset_clears_results_keeps_configuration_and_counters():
+    m = _model("ideal")
+    m.array.program_ideal(np.random.default_rng(3).choice([-1, 1], size=(P.rows, P.cols)))
+    m.write_sync(reg("PRECHARGE").address(), 3)
+    m.write_sync(reg("X").address(), 0x5)
+    _cmd(m, OP_COMPUTE)
+    _cmd(m, OP_READ_ROW, row=6, side=1)
+    ws = reg("WRITE_STATUS")
+    assert ws.field("ROW").extract(m.read_sync(ws.address())) == 6  # reads latch the row too
+    assert any(_words(m, "CODE", P.code_words)) and any(_words(m, "RDATA", P.col_words))
+    flags = m.read_sync(reg("FLAGS").address())
+    m.write_sync(reg("SOFT_RESET").address(), 1)
+    assert _words(m, "CODE", P.code_words) == [0] * P.code_words
+    assert _words(m, "RDATA", P.col_words) == [0] * P.col_words
+    assert m.read_sync(ws.address()) == 0
+    assert m.read_sync(reg("PRECHARGE").address()) == 3
+    assert m.read_sync(reg("X").address()) == 0x5
+    assert m.read_sync(reg("OP_COUNT").address()) == 1
+    assert m.read_sync(reg("FLAGS").address()) == flags  # nothing was running: no ABORTED
+    status = reg("STATUS")
+    word = m.read_sync(status.address())
+    assert status.field("BUSY").extract(word) == 0
+    assert status.field("LAST_OP").extract(word) == OP_READ_ROW

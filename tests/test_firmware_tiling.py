@@ -3,14 +3,10 @@
 import numpy as np
 import pytest
 
-import test_firmware_standin
-
-test_firmware_standin.install()
-
-from macro_spec.params import MacroParams  # noqa: E402
-from firmware.driver import SyncMacroDriver, UsageError  # noqa: E402
-from firmware.model import FastMacroModel  # noqa: E402
-from firmware.tiling import TiledMatvec  # noqa: E402
+from macro_spec.params import MacroParams
+from firmware.driver import SyncMacroDriver, UsageError
+from firmware.model import FastMacroModel
+from firmware.tiling import TiledMatvec
 
 P = MacroParams()
 

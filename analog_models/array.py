@@ -1,0 +1,705 @@
+"""The analog 64 x 64 (any rows x cols) STT-MRAM array behind the macro's digital pins.
+
+:class:`MramArray` holds the non-volatile state (the magnetic state of every MTJ), the static
+draws of a fabricated chip (resistances, comparator offsets, faults; re-derived from the seed),
+and answers the pin-level operations of ``docs/timing.md``:
+
+* :meth:`MramArray.evaluate` -- comparator fire times (integer ps) for input vectors;
+* :meth:`MramArray.write_pulse` -- one write pulse on one side of one row;
+* :meth:`MramArray.sense` -- the verify/read sense of one side of one row.
+
+Every random draw is keyed by ``(seed, instance, stream, operation counter, device/column
+index)`` (:mod:`analog_models.rng`), so a batch of N evaluations gives exactly the numbers of the
+same N evaluations one at a time, and nothing depends on the order in which columns are handled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import physics, rng
+from .config import MacroConfig
+
+__all__ = ["FIRE_ALREADY", "FIRE_NEVER", "DEVICE_FAULTS", "COLUMN_FAULTS", "FaultMap", "MramArray"]
+
+#: Fire-time sentinel: the comparator was already high when evaluate rose (stuck high).
+FIRE_ALREADY = -1
+#: Fire-time sentinel: the column never fires (open column or device, comparator stuck low).
+FIRE_NEVER = 2 ** 62
+
+#: Device fault classes; the code stored in :attr:`FaultMap.device` is the position.
+DEVICE_FAULTS = ("none", "stuck_low", "stuck_high", "shorted", "open")
+#: Column fault classes; the code stored in :attr:`FaultMap.column` is the position.
+COLUMN_FAULTS = ("none", "open", "comparator_stuck_high", "comparator_stuck_low")
+
+_STATE_FORMAT = 1
+_SIDES = {0: 0, 1: 1, "A": 0, "B": 1, "a": 0, "b": 1}
+#: Geometry limit of the index packing ``(row*256 + col)*2 + side``.
+_MAX_DIM = 255
+
+
+def _check_dim(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not 1 <= int(value) <= _MAX_DIM:
+        raise ValueError(f"{name} must be between 1 and {_MAX_DIM}, not {value}")
+    return int(value)
+
+
+def _pulse_width(pulse_width_ps) -> float:
+    if isinstance(pulse_width_ps, bool) or not isinstance(pulse_width_ps, (int, float, np.integer, np.floating)):
+        raise TypeError(f"pulse_width_ps must be a number, not {pulse_width_ps!r}")
+    pw = float(pulse_width_ps)
+    if not np.isfinite(pw) or pw < 0:
+        raise ValueError(f"pulse_width_ps must be finite and >= 0, not {pulse_width_ps!r}")
+    return pw
+
+
+def _device_index(rows: int, cols: int) -> np.ndarray:
+    """Key index of every device, shape (2, rows, cols): its position, independent of geometry."""
+    side = np.arange(2, dtype=np.uint64)[:, None, None]
+    row = np.arange(rows, dtype=np.uint64)[None, :, None]
+    col = np.arange(cols, dtype=np.uint64)[None, None, :]
+    return (row * np.uint64(256) + col) * np.uint64(2) + side
+
+
+# =============================================================================================
+# faults
+# =============================================================================================
+
+@dataclass
+class FaultMap:
+    """Explicit fault map of one array.
+
+    Parameters
+    ----------
+    device : ndarray of int8, shape (2, rows, cols)
+        Fault class per device (index into :data:`DEVICE_FAULTS`); axis 0 is the side (0 = A).
+    column : ndarray of int8, shape (cols,)
+        Fault class per column (index into :data:`COLUMN_FAULTS`).
+
+    Examples
+    --------
+    >>> fm = FaultMap.empty(64, 64).add_device(3, 5, "A", "open").add_column(7, "comparator_stuck_high")
+    """
+
+    device: np.ndarray
+    column: np.ndarray
+
+    def __post_init__(self):
+        self.device = np.array(self.device, dtype=np.int8)
+        self.column = np.array(self.column, dtype=np.int8)
+        if self.device.ndim != 3 or self.device.shape[0] != 2:
+            raise ValueError(f"FaultMap.device must have shape (2, rows, cols), not {self.device.shape}")
+        if self.column.shape != (self.device.shape[2],):
+            raise ValueError(f"FaultMap.column must have shape ({self.device.shape[2]},), "
+                             f"not {self.column.shape}")
+        if self.device.min() < 0 or self.device.max() >= len(DEVICE_FAULTS):
+            raise ValueError("FaultMap.device holds an unknown fault code")
+        if self.column.min() < 0 or self.column.max() >= len(COLUMN_FAULTS):
+            raise ValueError("FaultMap.column holds an unknown fault code")
+
+    @property
+    def rows(self) -> int:
+        """Rows of the array the map is for."""
+        return self.device.shape[1]
+
+    @property
+    def cols(self) -> int:
+        """Columns of the array the map is for."""
+        return self.device.shape[2]
+
+    @classmethod
+    def empty(cls, rows: int, cols: int) -> "FaultMap":
+        """A map without faults."""
+        return cls(np.zeros((2, rows, cols), np.int8), np.zeros(cols, np.int8))
+
+    @classmethod
+    def from_rates(cls, config: MacroConfig, rows: int, cols: int, seed: int = 0,
+                   instance: int = 0) -> "FaultMap":
+        """The map :class:`MramArray` draws from the config's fault rates (edit and pass back)."""
+        f = config.faults
+        u = rng.uniform(seed, instance, rng.STREAMS["device_fault"], 0, _device_index(rows, cols))
+        edges = np.cumsum([f.stuck_low_rate, f.stuck_high_rate, f.shorted_rate, f.open_rate])
+        device = np.where(u < edges[-1], np.searchsorted(edges, u, side="right") + 1, 0)
+        uc = rng.uniform(seed, instance, rng.STREAMS["column_fault"], 0, np.arange(cols))
+        cedges = np.cumsum([f.column_open_rate, f.comparator_stuck_high_rate,
+                            f.comparator_stuck_low_rate])
+        column = np.where(uc < cedges[-1], np.searchsorted(cedges, uc, side="right") + 1, 0)
+        return cls(device.astype(np.int8), column.astype(np.int8))
+
+    def add_device(self, row: int, col: int, side, kind: str) -> "FaultMap":
+        """Mark one device faulty (``kind`` in :data:`DEVICE_FAULTS`); returns ``self``."""
+        if kind not in DEVICE_FAULTS:
+            raise ValueError(f"unknown device fault {kind!r}; valid: {', '.join(DEVICE_FAULTS)}")
+        if side not in _SIDES:
+            raise ValueError(f"side must be 0/'A' or 1/'B', not {side!r}")
+        self.device[_SIDES[side], row, col] = DEVICE_FAULTS.index(kind)
+        return self
+
+    def add_column(self, col: int, kind: str) -> "FaultMap":
+        """Mark one column faulty (``kind`` in :data:`COLUMN_FAULTS`); returns ``self``."""
+        if kind not in COLUMN_FAULTS:
+            raise ValueError(f"unknown column fault {kind!r}; valid: {', '.join(COLUMN_FAULTS)}")
+        self.column[col] = COLUMN_FAULTS.index(kind)
+        return self
+
+    def count(self, kind: str) -> int:
+        """Number of devices or columns with fault ``kind``."""
+        if kind in DEVICE_FAULTS[1:]:
+            return int(np.count_nonzero(self.device == DEVICE_FAULTS.index(kind)))
+        if kind in COLUMN_FAULTS[1:]:
+            return int(np.count_nonzero(self.column == COLUMN_FAULTS.index(kind)))
+        raise ValueError(f"unknown fault {kind!r}")
+
+    def copy(self) -> "FaultMap":
+        """Deep copy."""
+        return FaultMap(self.device.copy(), self.column.copy())
+
+
+# =============================================================================================
+# the array
+# =============================================================================================
+
+class MramArray:
+    """Analog model of one STT-MRAM resistance-summing array.
+
+    Parameters
+    ----------
+    config : MacroConfig
+        Analog parameters (e.g. ``preset("paper")``).
+    rows, cols : int
+        Geometry (cells per column, columns).
+    seed : int
+        Seed of every random draw (fabrication and operation).
+    instance : int
+        Array instance number, so several arrays with one seed differ.
+    fault_map : FaultMap, optional
+        Explicit faults; when given, the config's fault rates are not drawn.
+
+    Attributes
+    ----------
+    state_a, state_b : ndarray of bool, shape (rows, cols)
+        Magnetic state of the A and B MTJs, True = low resistance (P). Fresh arrays are all P
+        (the state a field anneal leaves), so :meth:`weights` is 0 until programmed.
+    eval_count, pulse_count, sense_count : int
+        Operation counters that key the per-operation random draws.
+    faults : FaultMap
+        The faults in effect.
+    """
+
+    def __init__(self, config: MacroConfig, rows: int, cols: int, seed: int = 0, instance: int = 0,
+                 fault_map: FaultMap | None = None):
+        if not isinstance(config, MacroConfig):
+            raise TypeError(f"config must be a MacroConfig, not {type(config).__name__}")
+        self.rows = _check_dim("rows", rows)
+        self.cols = _check_dim("cols", cols)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seed must be an integer, not {seed!r}")
+        if isinstance(instance, bool) or not isinstance(instance, (int, np.integer)) or instance < 0:
+            raise ValueError(f"instance must be a non-negative integer, not {instance!r}")
+        self.seed = int(seed)
+        self.instance = int(instance)
+        self.config = config
+        self.eval_count = 0
+        self.pulse_count = 0
+        self.sense_count = 0
+        self._dev_idx = _device_index(self.rows, self.cols)
+        self._col_idx = np.arange(self.cols, dtype=np.uint64)
+
+        if fault_map is None:
+            self._explicit_faults = False
+            self.faults = FaultMap.from_rates(config, self.rows, self.cols, self.seed, self.instance)
+        else:
+            if not isinstance(fault_map, FaultMap):
+                raise TypeError(f"fault_map must be a FaultMap, not {type(fault_map).__name__}")
+            if (fault_map.rows, fault_map.cols) != (self.rows, self.cols):
+                raise ValueError(f"fault_map is for {fault_map.rows}x{fault_map.cols}, "
+                                 f"the array is {self.rows}x{self.cols}")
+            self._explicit_faults = True
+            self.faults = fault_map.copy()
+
+        self._draw_static()
+        self.state_a = np.ones((self.rows, self.cols), dtype=bool)
+        self.state_b = np.ones((self.rows, self.cols), dtype=bool)
+        self._force_stuck()
+        self._operating_point()
+
+    # ---- static draws and derived tables -------------------------------------------------
+
+    def _draw_static(self) -> None:
+        """Device resistances, critical-current spread and comparator offsets of this chip."""
+        d = self.config.device
+        s = rng.STREAMS
+        z_lo = rng.normal(self.seed, self.instance, s["device_r_low"], 0, self._dev_idx)
+        z_hi = rng.normal(self.seed, self.instance, s["device_r_high"], 0, self._dev_idx)
+        # A Gaussian has tails below the FET resistance; a real MTJ cannot, so clip (>6 sigma
+        # for the defaults, i.e. never in practice) and keep high above low per device.
+        self.r_low_draw_ohm = np.maximum(d.r_low_mean_ohm + d.r_low_sigma_ohm * z_lo, d.fet_ohm + 1.0)
+        self.r_high_draw_ohm = np.maximum(d.r_high_mean_ohm + d.r_high_sigma_ohm * z_hi,
+                                          self.r_low_draw_ohm)
+        w = self.config.write
+        if w.ic0_sigma_rel > 0:
+            z = rng.normal(self.seed, self.instance, s["device_ic0"], 0, self._dev_idx)
+            self.ic0_scale = np.maximum(1.0 + w.ic0_sigma_rel * z, 0.1)
+        else:
+            self.ic0_scale = np.ones((2, self.rows, self.cols))
+        r = self.config.readout
+        if r.comparator_offset_sigma_ps > 0:
+            self.comparator_offset_ps = r.comparator_offset_sigma_ps * rng.normal(
+                self.seed, self.instance, s["column_offset"], 0, self._col_idx)
+        else:
+            self.comparator_offset_ps = np.zeros(self.cols)
+
+    def _operating_point(self) -> None:
+        """Effective resistances at the configured supply/temperature/bias (evaluation, sense)."""
+        cfg = self.config
+        self._eval_low, self._eval_high = physics.branch_resistances_ohm(
+            cfg, self.r_low_draw_ohm, self.r_high_draw_ohm, physics.eval_mtj_bias_v(cfg, self.rows))
+        self._sense_low, self._sense_high = physics.branch_resistances_ohm(
+            cfg, self.r_low_draw_ohm, self.r_high_draw_ohm, physics.sense_mtj_bias_v(cfg))
+        self._shorted_ohm = cfg.device.fet_ohm * physics.fet_scale(cfg) + cfg.device.shorted_ohm
+        self._slope = physics.slope_ps_per_ohm(cfg)
+        self._t_fix = physics.fixed_delay_ps(cfg)
+        self._dirty = True
+
+    def set_operating_point(self, supply_v: float | None = None, temperature_k: float | None = None) -> None:
+        """Change supply voltage and/or temperature; the chip (all draws and states) is kept."""
+        over = {}
+        if supply_v is not None:
+            over["env.supply_v"] = supply_v
+        if temperature_k is not None:
+            over["env.temperature_k"] = temperature_k
+        self.config = self.config.replace(**over)
+        self._operating_point()
+
+    def _force_stuck(self) -> None:
+        code = self.faults.device
+        for side, st in ((0, self.state_a), (1, self.state_b)):
+            st[code[side] == 1] = True  # stuck low
+            st[code[side] == 2] = False  # stuck high
+
+    def _branch_ohm(self, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Resistance of every branch in its current state, shape (2, rows, cols); inf if open."""
+        state = np.stack([self.state_a, self.state_b])
+        r = np.where(state, low, high)
+        code = self.faults.device
+        r = np.where(code == 3, self._shorted_ohm, r)
+        open_ = code == 4
+        return np.where(open_, np.inf, r), open_
+
+    def _tables(self) -> None:
+        """Column sums as ``base + x @ diff``, in integer milliohms held exactly in float64.
+
+        Every partial sum of a matrix product of {0,1} by integers below 2**53 is exact, so the
+        BLAS blocking (which changes with the batch size) cannot change a single bit.
+        """
+        if not self._dirty:
+            return
+        r, open_ = self._branch_ohm(self._eval_low, self._eval_high)
+        r_fin = np.where(open_, 0.0, r)
+        r_mohm = np.rint(r_fin * 1000.0)
+        self._base_mohm = r_mohm[1].sum(axis=0)
+        self._diff_mohm = r_mohm[0] - r_mohm[1]
+        r_int2 = np.rint(r_fin) ** 2  # read-noise variance weights, integer ohm**2
+        self._var_base = r_int2[1].sum(axis=0)
+        self._var_diff = r_int2[0] - r_int2[1]
+        o = open_.astype(np.float64)
+        self._open_base = o[1].sum(axis=0)
+        self._open_diff = o[0] - o[1]
+        self._dirty = False
+
+    # ---- input checking --------------------------------------------------------------------
+
+    def _bits(self, x_bits, name="x_bits") -> tuple[np.ndarray, bool]:
+        x = np.asarray(x_bits)
+        if x.dtype != bool:
+            if not np.issubdtype(x.dtype, np.integer) or (x.size and (x.min() < 0 or x.max() > 1)):
+                raise TypeError(f"{name} must be bool (or 0/1 integers), not {x.dtype}")
+            x = x.astype(bool)
+        single = x.ndim == 1
+        if single:
+            x = x[None, :]
+        if x.ndim != 2 or x.shape[1] != self.rows:
+            raise ValueError(f"{name} must have shape (batch, {self.rows}) or ({self.rows},), "
+                             f"not {np.shape(x_bits)}")
+        return x, single
+
+    def _col_vector(self, v, name: str) -> np.ndarray:
+        a = np.asarray(v)
+        if a.shape != (self.cols,):
+            raise ValueError(f"{name} must have shape ({self.cols},), not {a.shape}")
+        if a.dtype != bool:
+            if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < 0 or a.max() > 1)):
+                raise TypeError(f"{name} must be bool (or 0/1 integers), not {a.dtype}")
+            a = a.astype(bool)
+        return a
+
+    def _row_side(self, row, side) -> tuple[int, int]:
+        if isinstance(row, bool) or not isinstance(row, (int, np.integer)):
+            raise TypeError(f"row must be an integer, not {row!r}")
+        if not 0 <= row < self.rows:
+            raise ValueError(f"row {row} out of range 0..{self.rows - 1}")
+        if isinstance(side, (bool, np.bool_)):
+            side = int(side)
+        if isinstance(side, np.integer):
+            side = int(side)
+        if side not in _SIDES:
+            raise ValueError(f"side must be 0 (A) or 1 (B), not {side!r}")
+        return int(row), _SIDES[side]
+
+    # ---- weights ---------------------------------------------------------------------------
+
+    def program_ideal(self, weights) -> None:
+        """Set the stored weights directly (no switching model, no counters).
+
+        Parameters
+        ----------
+        weights : array_like of int, shape (rows, cols)
+            +1 (A low, B high) or -1 (A high, B low). Stuck devices keep their stuck state.
+        """
+        w = np.asarray(weights)
+        if w.shape != (self.rows, self.cols):
+            raise ValueError(f"weights must have shape ({self.rows}, {self.cols}), not {w.shape}")
+        if w.dtype == bool or not np.issubdtype(w.dtype, np.number):
+            raise TypeError(f"weights must be numbers +1/-1, not {w.dtype}")
+        if not np.all((w == 1) | (w == -1)):
+            raise ValueError("weights must be +1 or -1 only")
+        self.state_a[...] = w > 0
+        self.state_b[...] = w < 0
+        self._force_stuck()
+        self._dirty = True
+
+    def weights(self) -> np.ndarray:
+        """Stored weights, int8 (rows, cols): +1 where A low and B high, -1 for the reverse, 0
+        where A and B agree (a corrupt cell)."""
+        a, b = self.state_a, self.state_b
+        return np.where(a & ~b, 1, np.where(~a & b, -1, 0)).astype(np.int8)
+
+    def mismatch_count(self, x_bits) -> np.ndarray:
+        """Cells per column whose conducting branch is high, int64 (batch, cols) or (cols,)."""
+        x, single = self._bits(x_bits)
+        xf = x.astype(np.float64)
+        hi_a = (~self.state_a).astype(np.float64)
+        hi_b = (~self.state_b).astype(np.float64)
+        m = (xf @ hi_a + (1.0 - xf) @ hi_b).astype(np.int64)
+        return m[0] if single else m
+
+    # ---- evaluation ------------------------------------------------------------------------
+
+    def column_resistance(self, x_bits) -> np.ndarray:
+        """Static, noise-free column resistance in ohms (batch, cols) or (cols,); inf if open.
+
+        Includes the wire resistance ``rows * wire_ohm_per_cell`` and the operating point.
+        """
+        x, single = self._bits(x_bits)
+        self._tables()
+        xf = x.astype(np.float64)
+        r = (self._base_mohm + xf @ self._diff_mohm) / 1000.0 + self.rows * self.config.readout.wire_ohm_per_cell
+        r = np.where((self._open_base + xf @ self._open_diff) > 0, np.inf, r)
+        r = np.where(self.faults.column == 1, np.inf, r)
+        return r[0] if single else r
+
+    def static_fire_time_ps(self, x_bits) -> np.ndarray:
+        """Noise-free fire time (float ps) including the static comparator offset; no sentinels,
+        inf for an open path. Does not advance any counter."""
+        r = self.column_resistance(x_bits)
+        with np.errstate(invalid="ignore"):
+            return self._t_fix + self._slope * (r - self.rows * self.config.readout.replica_cell_ohm) \
+                + self.comparator_offset_ps
+
+    def evaluate(self, x_bits) -> np.ndarray:
+        """Comparator fire times of one or many evaluations.
+
+        Parameters
+        ----------
+        x_bits : array_like of bool, shape (batch, rows) or (rows,)
+            Input vectors; True drives branch A (input +1).
+
+        Returns
+        -------
+        ndarray of int64, shape (batch, cols) or (cols,)
+            ``floor`` of the fire time in ps after the evaluate edge; :data:`FIRE_ALREADY` for a
+            comparator stuck high, :data:`FIRE_NEVER` for a column that cannot fire.
+
+        Notes
+        -----
+        Evaluation ``i`` of the batch draws its noise with counter ``eval_count + i``;
+        ``eval_count`` then advances by the batch size.
+        """
+        x, single = self._bits(x_bits)
+        n = x.shape[0]
+        self._tables()
+        cfg = self.config
+        xf = x.astype(np.float64)
+        r_col = (self._base_mohm + xf @ self._diff_mohm) / 1000.0 + self.rows * cfg.readout.wire_ohm_per_cell
+        t = self._t_fix + self._slope * (r_col - self.rows * cfg.readout.replica_cell_ohm) \
+            + self.comparator_offset_ps
+        noise_rel = cfg.device.read_noise_rel
+        jitter = cfg.readout.jitter_sigma_ps
+        if n and (noise_rel > 0 or jitter > 0):
+            # The sum of independent Gaussian read noises of the conducting branches is one
+            # Gaussian of variance noise_rel**2 * sum(R_i**2); add the jitter in quadrature and
+            # draw one normal per (evaluation, column).
+            var_r = self._var_base + xf @ self._var_diff
+            k = self._slope * noise_rel
+            sigma_ps = np.sqrt(k * k * var_r + jitter * jitter)
+            counters = (self.eval_count + np.arange(n, dtype=np.uint64))[:, None]
+            z = rng.normal(self.seed, self.instance, rng.STREAMS["eval_noise"], counters,
+                           self._col_idx[None, :])
+            t = t + sigma_ps * z
+        # The 1e-6 ps guard keeps exactly integral ideal times (e.g. 12875 + m*250 computed as
+        # 12874.999999999998) in their bin; it is far below any physical resolution.
+        fire = np.floor(np.maximum(t, 0.0) + 1e-6).astype(np.int64)
+        never = (self._open_base + xf @ self._open_diff) > 0
+        col = self.faults.column
+        never |= (col == 1) | (col == 3)
+        fire = np.where(never, FIRE_NEVER, fire)
+        fire = np.where(col == 2, FIRE_ALREADY, fire)
+        self.eval_count += n
+        return fire[0] if single else fire
+
+    # ---- write and sense -------------------------------------------------------------------
+
+    def write_pulse(self, row: int, side, data_low, enable, pulse_width_ps) -> np.ndarray:
+        """Apply one write pulse to one side of one row.
+
+        Parameters
+        ----------
+        row : int
+            Row address.
+        side : int or str
+            0/'A' or 1/'B'.
+        data_low : array_like of bool, shape (cols,)
+            Target state per column, True = low (P).
+        enable : array_like of bool, shape (cols,)
+            Columns that receive write current.
+        pulse_width_ps : float
+            Measured pulse width.
+
+        Returns
+        -------
+        ndarray of bool, shape (cols,)
+            Columns whose device switched. A device already in the target state, a stuck,
+            shorted or open device never switches. Draws use counter ``pulse_count``, which
+            then advances by one.
+        """
+        row, side = self._row_side(row, side)
+        data = self._col_vector(data_low, "data_low")
+        en = self._col_vector(enable, "enable")
+        pw = _pulse_width(pulse_width_ps)
+        state = self.state_a if side == 0 else self.state_b
+        cur = state[row]
+        healthy = self.faults.device[side, row] == 0
+        candidate = en & (cur != data) & healthy
+        p = physics.switching_probability(self.config, cur, pw, ic0_scale=self.ic0_scale[side, row])
+        u = rng.uniform(self.seed, self.instance, rng.STREAMS["write"], self.pulse_count,
+                        self._dev_idx[side, row])
+        switched = candidate & (u < p)
+        if switched.any():
+            cur[switched] = data[switched]
+            self._dirty = True
+        self.pulse_count += 1
+        return switched
+
+    def sense(self, row: int, side) -> np.ndarray:
+        """Sense one side of one row against the reference resistance.
+
+        Returns
+        -------
+        ndarray of bool, shape (cols,)
+            True = sensed low (P). Each branch's resistance is read with relative Gaussian noise
+            ``sense.noise_rel`` (counter ``sense_count``, which then advances by one) and
+            compared to ``sense.reference_ohm``; an open device reads high.
+        """
+        row, side = self._row_side(row, side)
+        r_all, _ = self._branch_ohm(self._sense_low, self._sense_high)
+        r = r_all[side, row]
+        nr = self.config.sense.noise_rel
+        if nr > 0:
+            z = rng.normal(self.seed, self.instance, rng.STREAMS["sense"], self.sense_count,
+                           self._dev_idx[side, row])
+            with np.errstate(invalid="ignore"):
+                r = r * (1.0 + nr * z)
+        self.sense_count += 1
+        return r < self.config.sense.reference_ohm
+
+    def sense_resistance_ohm(self, row: int, side) -> np.ndarray:
+        """Noise-free branch resistances the sense amplifier sees (cols,); no counter advances."""
+        row, side = self._row_side(row, side)
+        return self._branch_ohm(self._sense_low, self._sense_high)[0][side, row]
+
+    def device_resistance_ohm(self) -> tuple[np.ndarray, np.ndarray]:
+        """Effective low- and high-state branch resistances of every device at the evaluation
+        bias, each shape (2, rows, cols) (side, row, col); faults not applied."""
+        return self._eval_low.copy(), self._eval_high.copy()
+
+    # ---- energy ----------------------------------------------------------------------------
+
+    def energy_breakdown_evaluation_j(self, x_bits) -> dict[str, np.ndarray]:
+        """Energy of evaluations by physical term, each (batch,) or scalar arrays, in joules.
+
+        Terms (docs/analog_model.md, "Energy"):
+
+        ``row_lines_j``
+            Charging one gate line per row (A or B) to V_dd: ``rows * cols * c_cell * V**2``.
+        ``mtj_chain_j``
+            Resistive: energy the column node's capacitor dissipates in the series chain while
+            it discharges from V_dd to V_end, ``C/2 (V**2 - V_end**2)`` per column.
+        ``precharge_j``
+            Capacitive loss in the precharge switch restoring the node, ``C/2 (V - V_end)**2``.
+        ``comparators_j``
+            One decision per column, ``E_cmp (V/V0)**2``.
+        ``total_j``
+            Their sum (= supply energy of the evaluation).
+
+        ``V_end`` is the node voltage when the slowest column of the evaluation fires (the
+        controller precharges right after), ``V_ref exp(-(t_last - t_j)/(R_col C))``.
+        """
+        x, single = self._bits(x_bits)
+        cfg = self.config
+        v = cfg.env.supply_v
+        c_node = cfg.readout.slope_ps_per_ohm * 1e-12 / np.log(cfg.env.nominal_supply_v / cfg.readout.v_ref_v)
+        r_col = self.column_resistance(x)
+        t_ps = self.static_fire_time_ps(x)
+        finite = np.isfinite(t_ps) & (self.faults.column == 0)
+        t_last = np.where(finite, t_ps, -np.inf).max(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            tau_ps = r_col * c_node * 1e12
+            v_end = cfg.readout.v_ref_v * np.exp(-(t_last - t_ps) / tau_ps)
+        v_end = np.where(finite, v_end, v)  # a column that never discharges costs nothing
+        mtj = 0.5 * c_node * (v * v - v_end * v_end)
+        pre = 0.5 * c_node * (v - v_end) ** 2
+        n = x.shape[0]
+        rows_e = np.full(n, self.rows * self.cols * cfg.readout.row_line_cap_per_cell_f * v * v)
+        cmp_e = np.full(n, self.cols * cfg.readout.comparator_energy_j * (v / cfg.env.nominal_supply_v) ** 2)
+        out = {"row_lines_j": rows_e, "mtj_chain_j": mtj.sum(axis=1), "precharge_j": pre.sum(axis=1),
+               "comparators_j": cmp_e}
+        out["total_j"] = out["row_lines_j"] + out["mtj_chain_j"] + out["precharge_j"] + out["comparators_j"]
+        if single:
+            out = {k: v_[0] for k, v_ in out.items()}
+        return out
+
+    def energy_per_evaluation_j(self, x_bits):
+        """Total energy of each evaluation in joules, (batch,) or a float for one vector."""
+        e = self.energy_breakdown_evaluation_j(x_bits)["total_j"]
+        return float(e) if np.ndim(e) == 0 else e
+
+    def energy_breakdown_write_pulse_j(self, pulse_width_ps: float, row: int | None = None,
+                                       side=None, enable=None) -> dict[str, float]:
+        """Energy of one write pulse by term, in joules.
+
+        ``joule_j``: resistive, ``V_w**2 / (R_branch + R_series) * t_p`` per enabled column with
+        the branch at the write bias (TMR mostly collapsed); ``lines_j``: capacitive, charging
+        the data and source lines, ``C_line V_w**2`` per enabled column; ``row_gate_j``: the
+        addressed row's gate line, ``cols c_cell V_dd**2``. Without ``row``/``side`` the mean
+        of the low and high branch at the write bias is used for every column.
+        """
+        cfg = self.config
+        pw = _pulse_width(pulse_width_ps)
+        en = np.ones(self.cols, bool) if enable is None else self._col_vector(enable, "enable")
+        vw = cfg.write.write_voltage_v
+        bias = vw * (cfg.device.r_low_mean_ohm - cfg.device.fet_ohm) / cfg.device.r_low_mean_ohm
+        lo, hi = physics.branch_resistances_ohm(cfg, self.r_low_draw_ohm, self.r_high_draw_ohm, bias)
+        if row is None or side is None:
+            r = np.full(self.cols, 0.5 * (lo.mean() + hi.mean()))
+        else:
+            row, s = self._row_side(row, side)
+            r = self._branch_ohm(lo, hi)[0][s, row]
+        with np.errstate(divide="ignore"):
+            joule = np.where(en, vw * vw / (r + cfg.write.series_ohm) * pw * 1e-12, 0.0)
+        lines = np.count_nonzero(en) * cfg.write.line_capacitance_f * vw * vw
+        gate = self.cols * cfg.readout.row_line_cap_per_cell_f * cfg.env.supply_v ** 2
+        out = {"joule_j": float(joule.sum()), "lines_j": float(lines), "row_gate_j": float(gate)}
+        out["total_j"] = out["joule_j"] + out["lines_j"] + out["row_gate_j"]
+        return out
+
+    def energy_per_write_pulse_j(self, pulse_width_ps: float, row: int | None = None, side=None,
+                                 enable=None) -> float:
+        """Total energy of one write pulse in joules (see :meth:`energy_breakdown_write_pulse_j`)."""
+        return self.energy_breakdown_write_pulse_j(pulse_width_ps, row, side, enable)["total_j"]
+
+    # ---- persistence -----------------------------------------------------------------------
+
+    def get_state(self) -> dict:
+        """Non-volatile state and counters (device draws are re-derived from the seed).
+
+        Returns a dict of numpy arrays and plain values; :meth:`set_state` restores it exactly.
+        """
+        return {
+            "format": _STATE_FORMAT,
+            "rows": self.rows, "cols": self.cols, "seed": self.seed, "instance": self.instance,
+            "config_json": self.config.to_json(indent=None),
+            "state_a": self.state_a.copy(), "state_b": self.state_b.copy(),
+            "eval_count": int(self.eval_count), "pulse_count": int(self.pulse_count),
+            "sense_count": int(self.sense_count),
+            "fault_device": self.faults.device.copy(), "fault_column": self.faults.column.copy(),
+        }
+
+    def set_state(self, state: dict) -> None:
+        """Restore :meth:`get_state` output (a power cycle).
+
+        The geometry, seed and instance must match (they define the chip); the configuration
+        of this object is kept (a chip may come back at another temperature).
+        """
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict, not {type(state).__name__}")
+        missing = {"rows", "cols", "seed", "instance", "state_a", "state_b", "eval_count",
+                   "pulse_count", "sense_count"} - set(state)
+        if missing:
+            raise ValueError(f"state lacks {', '.join(sorted(missing))}")
+        for key in ("rows", "cols", "seed", "instance"):
+            if int(state[key]) != getattr(self, key):
+                raise ValueError(f"state is for {key} = {int(state[key])}, this array has {getattr(self, key)}")
+        a = np.asarray(state["state_a"], dtype=bool)
+        b = np.asarray(state["state_b"], dtype=bool)
+        if a.shape != (self.rows, self.cols) or b.shape != (self.rows, self.cols):
+            raise ValueError("state_a/state_b have the wrong shape")
+        if "fault_device" in state:
+            self.faults = FaultMap(state["fault_device"], state["fault_column"])
+        self.state_a = a.copy()
+        self.state_b = b.copy()
+        self.eval_count = int(state["eval_count"])
+        self.pulse_count = int(state["pulse_count"])
+        self.sense_count = int(state["sense_count"])
+        self._dirty = True
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write :meth:`get_state` to an ``.npz`` file."""
+        st = self.get_state()
+        meta = {k: st[k] for k in ("format", "rows", "cols", "seed", "instance", "eval_count",
+                                   "pulse_count", "sense_count", "config_json")}
+        np.savez(path, meta=np.array(json.dumps(meta)), state_a=st["state_a"], state_b=st["state_b"],
+                 fault_device=st["fault_device"], fault_column=st["fault_column"])
+
+    @staticmethod
+    def _read(path) -> dict:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            if meta.get("format") != _STATE_FORMAT:
+                raise ValueError(f"{path}: unknown state format {meta.get('format')!r}")
+            meta.update({k: f[k].copy() for k in ("state_a", "state_b", "fault_device", "fault_column")})
+        return meta
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Restore the state saved by :meth:`save` into this array (same chip)."""
+        self.set_state(self._read(path))
+
+    @classmethod
+    def restore(cls, path: str | os.PathLike) -> "MramArray":
+        """A new array rebuilt from a file written by :meth:`save` (config, faults and state)."""
+        st = cls._read(path)
+        arr = cls(MacroConfig.from_json(st["config_json"]), int(st["rows"]), int(st["cols"]),
+                  seed=int(st["seed"]), instance=int(st["instance"]),
+                  fault_map=FaultMap(st["fault_device"], st["fault_column"]))
+        arr.set_state(st)
+        return arr
+
+    def __repr__(self) -> str:
+        return (f"MramArray({self.config.name!r}, rows={self.rows}, cols={self.cols}, seed={self.seed}, "
+                f"instance={self.instance}, evals={self.eval_count}, pulses={self.pulse_count}, "
+                f"senses={self.sense_count})")

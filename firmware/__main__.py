@@ -1,0 +1,7 @@
+"""``python -m firmware``: see :mod:`firmware.cli`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

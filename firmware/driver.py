@@ -1,0 +1,872 @@
+"""The evaluation board's driver: program weights, run matrix-vector products, calibrate.
+
+:class:`MacroDriver` talks to one macro through any :class:`firmware.regs.RegisterAccess`
+backend (the fast model, the co-simulated RTL, a board). Every size comes from the CAPS register
+read by :meth:`MacroDriver.open`; every offset and field from :mod:`macro_spec.regmap`.
+
+The API is ``async`` because a co-simulated bus takes simulated time. With the fast model nothing
+ever waits, and :class:`SyncMacroDriver` runs the same coroutines without an event loop.
+
+Errors
+------
+All hardware errors derive from :class:`MacroError` and carry ``row``, ``columns`` and ``flags``
+where they apply. Wrong arguments raise :class:`UsageError`, which is both a ``MacroError`` and
+a ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from macro_spec.params import MacroParams, BUS_DATA_BITS, MACRO_ID, MACRO_VERSION
+from macro_spec.regmap import (
+    FLAG_ABORTED, FLAG_BAD_CMD, FLAG_DONE, FLAG_REFUSED, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
+    OP_COMPUTE, OP_READ_ROW, OP_WRITE_ROW, reg,
+)
+
+from .regs import RegisterAccess, encode_fields
+
+__all__ = [
+    "MacroError", "UsageError", "IdentificationError", "MacroTimeoutError", "VerifyError",
+    "BadCommandError", "CommandRefusedError", "AbortedError", "ColumnTimeoutError",
+    "CalibrationError", "MacroInfo", "ProgramReport", "MatvecResult", "CalibrationReport",
+    "MacroDriver", "SyncMacroDriver", "run_sync", "as_pm1",
+]
+
+
+# ============================================================================ errors
+
+class MacroError(Exception):
+    """Base class of every error the macro or the driver reports.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong.
+    row : int, optional
+        Row concerned.
+    columns : sequence of int, optional
+        Columns concerned.
+    flags : int, optional
+        FLAGS word seen when the error was detected.
+    """
+
+    def __init__(self, message: str, *, row: int | None = None,
+                 columns: Sequence[int] | None = None, flags: int | None = None):
+        super().__init__(message)
+        self.row = row
+        self.columns = list(columns) if columns is not None else []
+        self.flags = flags
+
+
+class UsageError(MacroError, ValueError):
+    """Wrong argument: shape, dtype, values, or an operation out of order."""
+
+
+class IdentificationError(MacroError):
+    """ID or VERSION do not name a macro this driver supports."""
+
+
+class MacroTimeoutError(MacroError):
+    """A command did not finish within the allowed number of FLAGS polls."""
+
+
+class VerifyError(MacroError):
+    """Row writes left bits wrong after all retries. ``report`` holds the full outcome."""
+
+    def __init__(self, message: str, *, report: "ProgramReport", **kw):
+        super().__init__(message, **kw)
+        self.report = report
+
+
+class BadCommandError(MacroError):
+    """The controller flagged BAD_CMD (unknown OP or row out of range)."""
+
+
+class CommandRefusedError(MacroError):
+    """The controller flagged REFUSED (a command was written while it was busy)."""
+
+
+class AbortedError(MacroError):
+    """A command was aborted by a soft reset."""
+
+
+class ColumnTimeoutError(MacroError):
+    """Columns did not fire before TDC_TIMEOUT. ``result`` holds the matvec result anyway."""
+
+    def __init__(self, message: str, *, result: "MatvecResult", **kw):
+        super().__init__(message, **kw)
+        self.result = result
+
+
+class CalibrationError(MacroError):
+    """Calibration could not fit the code-versus-mismatch line."""
+
+
+# ====================================================================== data classes
+
+@dataclass(frozen=True)
+class MacroInfo:
+    """What :meth:`MacroDriver.open` learnt from ID, VERSION and CAPS.
+
+    The geometry is a :class:`~macro_spec.params.MacroParams`; its attributes (``rows``,
+    ``cols``, ``tdc_bits``, ``code_max``, ``col_words``, ...) read through this object.
+    """
+
+    id: int
+    version: int
+    params: MacroParams
+
+    def __getattr__(self, name: str):
+        # Only reached for names not defined here: the geometry's fields and derived sizes.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.params, name)
+
+
+@dataclass
+class ProgramReport:
+    """Outcome of :meth:`MacroDriver.program_weights`.
+
+    Attributes
+    ----------
+    retry_rounds : numpy.ndarray of int, shape (rows,)
+        Retry rounds each row write used (WRITE_STATUS.ROUNDS).
+    fail_mask : numpy.ndarray of bool, shape (rows, cols)
+        Bits still wrong after all retries (whole array, padding included).
+    row_writes : int
+        WRITE_ROW commands issued.
+    verify : bool
+        Whether read-back verify was on.
+    cols_used : int
+        Columns holding the caller's weights; failures beyond them are harmless.
+    """
+
+    retry_rounds: np.ndarray
+    fail_mask: np.ndarray
+    row_writes: int
+    verify: bool
+    cols_used: int
+
+    @property
+    def failed_rows(self) -> list[int]:
+        """Rows with a wrong bit in a used column."""
+        return [int(r) for r in np.flatnonzero(self.fail_mask[:, : self.cols_used].any(axis=1))]
+
+    @property
+    def ok(self) -> bool:
+        """True when every bit that matters verified."""
+        return not self.failed_rows
+
+    @property
+    def total_retries(self) -> int:
+        """Retry rounds over all rows."""
+        return int(self.retry_rounds.sum())
+
+
+@dataclass
+class MatvecResult:
+    """Outcome of :meth:`MacroDriver.matvec` for a batch.
+
+    Attributes
+    ----------
+    codes : numpy.ndarray of int64, shape (batch, cols_used)
+        Corrected TDC codes as the CODE window reported them.
+    activations : numpy.ndarray of bool, shape (batch, cols_used)
+        ACT bits (corrected code <= COL_THRESH and not timed out).
+    timeouts : numpy.ndarray of bool, shape (batch, cols_used)
+        Columns that had not fired by TDC_TIMEOUT.
+    dot : numpy.ndarray of float64, shape (batch, cols_used)
+        Estimated dot product of the caller's inputs and weights (padding removed), from the
+        codes through the calibration. Integer-valued and exact under the ``ideal`` preset.
+    """
+
+    codes: np.ndarray
+    activations: np.ndarray
+    timeouts: np.ndarray
+    dot: np.ndarray
+
+
+@dataclass
+class CalibrationReport:
+    """Outcome of :meth:`MacroDriver.calibrate`.
+
+    Attributes
+    ----------
+    intercept, gain : numpy.ndarray of float, shape (cols,)
+        Fitted raw code = intercept + gain * mismatches, per column.
+    offsets : numpy.ndarray of int, shape (cols,)
+        COL_OFFSET values loaded.
+    rms_error_codes : float
+        RMS residual of the fit over the samples used, in codes.
+    samples : int
+        Compute operations spent.
+    """
+
+    intercept: np.ndarray
+    gain: np.ndarray
+    offsets: np.ndarray
+    rms_error_codes: float
+    samples: int
+
+
+# ========================================================================== helpers
+
+def as_pm1(a, name: str, ndim: int) -> np.ndarray:
+    """Check that ``a`` is a ``ndim``-dimensional array of ±1 numbers; return it as int8.
+
+    Raises
+    ------
+    UsageError
+        Naming ``name`` and the problem: not an array of numbers, wrong number of dimensions,
+        empty, NaN, or a value other than -1 and +1.
+    """
+    try:
+        arr = np.asarray(a)
+    except Exception as exc:  # ragged lists and the like
+        raise UsageError(f"{name} is not an array: {exc}") from None
+    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer)
+                                 or np.issubdtype(arr.dtype, np.floating)):
+        raise UsageError(f"{name} must hold numbers -1/+1, not dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise UsageError(f"{name} must be {ndim}-D, not shape {arr.shape}")
+    if arr.size == 0:
+        raise UsageError(f"{name} is empty (shape {arr.shape})")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        idx = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
+        raise UsageError(f"{name} contains NaN (first at index {idx})")
+    bad = (arr != 1) & (arr != -1)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise UsageError(f"{name} values must be -1 or +1; found {arr[idx]!r} at index {idx}")
+    return arr.astype(np.int8)
+
+
+def run_sync(coro):
+    """Run a driver coroutine to completion without an event loop.
+
+    Works when the backend never suspends (``RegisterAccess.synchronous``): the coroutine then
+    finishes on its first step, which costs no more than a function call.
+
+    Raises
+    ------
+    RuntimeError
+        If the coroutine does suspend (the backend needs a real event loop).
+    """
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("the register backend suspended; run the driver with asyncio instead")
+
+
+def _fields_word(name: str, **fields: int) -> int:
+    return encode_fields(reg(name), fields)
+
+
+def _words_to_bool(words: Sequence[int], n: int) -> np.ndarray:
+    raw = b"".join(int(w).to_bytes(4, "little") for w in words)
+    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")[:n].astype(bool)
+
+
+def _bool_to_words(bits: np.ndarray, n_words: int) -> list[int]:
+    padded = np.zeros(n_words * BUS_DATA_BITS, dtype=bool)
+    padded[: bits.shape[0]] = bits
+    packed = np.packbits(padded.reshape(n_words, BUS_DATA_BITS), axis=1, bitorder="little")
+    return [int.from_bytes(r.tobytes(), "little") for r in packed]
+
+
+def _pad_pattern(n: int) -> np.ndarray:
+    """Weights of padding rows: +1, -1, +1, ... so pairs of rows cancel in the dot product."""
+    return np.where(np.arange(n) % 2 == 0, 1, -1).astype(np.int8)
+
+
+#: Register names :meth:`MacroDriver.configure` accepts (the keys of cfg.register_settings()).
+SETTING_REGISTERS = ("TDC_WINDOW", "TDC_TIMEOUT", "TDC_STEP", "TDC_CODE_MAX", "PRECHARGE",
+                     "WRITE_PULSE", "READ_PULSE", "WRITE_RETRIES")
+
+
+# =========================================================================== driver
+
+class MacroDriver:
+    """Driver of one macro behind a register backend.
+
+    Parameters
+    ----------
+    regs : RegisterAccess
+        The backend. If it has a ``compute_batch`` method (the fast model), batches of computes
+        go through it; otherwise the driver issues one COMPUTE per input vector.
+    max_polls : int
+        FLAGS reads allowed while waiting for a command before :class:`MacroTimeoutError`.
+
+    Notes
+    -----
+    Call :meth:`open` first, then :meth:`configure`, :meth:`program_weights` and :meth:`matvec`.
+    Weights smaller than the array are padded (see :meth:`program_weights`); the padding is
+    removed from the dot estimates, so callers only ever see their own rows and columns.
+    """
+
+    def __init__(self, regs: RegisterAccess, max_polls: int = 100_000):
+        if max_polls < 1:
+            raise UsageError(f"max_polls must be at least 1, not {max_polls}")
+        self.regs = regs
+        self.max_polls = int(max_polls)
+        self.info: MacroInfo | None = None
+        self.settings: dict[str, int] = {}
+        self._weights: np.ndarray | None = None   # caller's weights (rows_used, cols_used)
+        self._pad_dot = 0                          # dot contribution of the padding rows
+        self._intercept: np.ndarray | None = None  # raw code = intercept + gain * mismatches
+        self._gain: np.ndarray | None = None
+        self._offsets: np.ndarray | None = None    # loaded COL_OFFSET values
+        #: Running totals, for cost reports.
+        self.stats = {"computes": 0, "row_writes": 0, "row_reads": 0, "programmings": 0}
+
+    # ------------------------------------------------------------------ set-up
+
+    async def open(self) -> MacroInfo:
+        """Identify the macro and learn its geometry from CAPS; clear stale flags.
+
+        Returns
+        -------
+        MacroInfo
+
+        Raises
+        ------
+        IdentificationError
+            If ID is not the macro's identification word or the major version differs.
+        """
+        ident = await self.regs.read_reg("ID")
+        if ident != MACRO_ID:
+            raise IdentificationError(f"ID register reads {ident:#010x}, expected {MACRO_ID:#010x}"
+                                      " (not an MRAM CIM macro, or the bus is miswired)")
+        version = await self.regs.read_reg("VERSION")
+        if version >> 16 != MACRO_VERSION >> 16:
+            raise IdentificationError(f"register-map version {version:#010x} is not supported "
+                                      f"(driver speaks {MACRO_VERSION:#010x})")
+        caps = await self.regs.read_fields("CAPS")
+        try:
+            params = MacroParams(rows=caps["ROWS"], cols=caps["COLS"], tdc_bits=caps["TDC_BITS"],
+                                 sync_stages=caps["SYNC_STAGES"])
+        except (TypeError, ValueError) as exc:
+            raise IdentificationError(f"implausible CAPS {caps}: {exc}") from None
+        if params.code_field_bits != caps["CODE_FIELD_BITS"]:
+            raise IdentificationError(f"implausible CAPS {caps}: code field of {caps['CODE_FIELD_BITS']} bits "
+                                      f"for a {params.tdc_bits}-bit counter")
+        self.info = MacroInfo(ident, version, params)
+        n = self.info.cols
+        self._intercept = np.zeros(n)
+        self._gain = np.ones(n)
+        self._offsets = np.zeros(n, dtype=np.int64)
+        await self.regs.write_reg("FLAGS", (1 << BUS_DATA_BITS) - 1)
+        return self.info
+
+    def _need_open(self) -> MacroInfo:
+        if self.info is None:
+            raise UsageError("driver not opened: call open() first")
+        return self.info
+
+    @property
+    def rows(self) -> int:
+        """Rows of the array (from CAPS)."""
+        return self._need_open().rows
+
+    @property
+    def cols(self) -> int:
+        """Columns of the array (from CAPS)."""
+        return self._need_open().cols
+
+    @property
+    def params(self) -> MacroParams:
+        """The instance's geometry, as CAPS reports it."""
+        return self._need_open().params
+
+    @property
+    def programmed(self) -> bool:
+        """Whether weights are loaded."""
+        return self._weights is not None
+
+    @property
+    def weights(self) -> np.ndarray | None:
+        """The caller's weights as last programmed (``None`` before programming)."""
+        return None if self._weights is None else self._weights.copy()
+
+    async def configure(self, settings: dict[str, int]) -> None:
+        """Write timing and TDC registers, e.g. ``cfg.register_settings(params)``.
+
+        Parameters
+        ----------
+        settings : dict
+            ``{register name: value}``; names from :data:`SETTING_REGISTERS` (each has one
+            field, written as the register's value).
+
+        Raises
+        ------
+        UsageError
+            For an unknown register name or a value that does not fit its field.
+        """
+        self._need_open()
+        for name, value in settings.items():
+            if name not in SETTING_REGISTERS:
+                raise UsageError(f"unknown setting {name!r}; expected one of "
+                                 f"{', '.join(SETTING_REGISTERS)}")
+            r = reg(name)
+            f = r.fields[0]
+            try:
+                word = f.insert(int(value))
+            except (TypeError, ValueError) as exc:
+                raise UsageError(f"setting {name}: {exc}") from None
+            await self.regs.write_reg(name, word)
+            self.settings[name] = int(value)
+
+    async def set_verify(self, enabled: bool) -> None:
+        """Switch read-back verify of row writes on or off (CTRL.VERIFY_EN)."""
+        await self.regs.modify_fields("CTRL", VERIFY_EN=int(bool(enabled)))
+
+    # --------------------------------------------------------------- commands
+
+    async def _wait(self, what: str, row: int | None = None) -> int:
+        """Poll FLAGS until the command ends; clear what was seen; raise on error flags."""
+        end = FLAG_DONE | FLAG_BAD_CMD | FLAG_REFUSED | FLAG_ABORTED
+        for _ in range(self.max_polls):
+            flags = await self.regs.read_reg("FLAGS")
+            if flags & end:
+                break
+        else:
+            raise MacroTimeoutError(f"{what} did not finish within {self.max_polls} FLAGS polls",
+                                    row=row, flags=flags)
+        await self.regs.write_reg("FLAGS", flags)
+        if flags & FLAG_BAD_CMD:
+            raise BadCommandError(f"{what} rejected: BAD_CMD", row=row, flags=flags)
+        if flags & FLAG_REFUSED:
+            raise CommandRefusedError(f"{what} refused: controller was busy", row=row, flags=flags)
+        if flags & FLAG_ABORTED:
+            raise AbortedError(f"{what} aborted by a soft reset", row=row, flags=flags)
+        return flags
+
+    async def _command(self, op: int, row: int = 0, side: int = 0, what: str = "") -> int:
+        await self.regs.write_reg("CMD", _fields_word("CMD", OP=op, ROW=row, SIDE=side))
+        return await self._wait(what or f"command {op}", row)
+
+    async def soft_reset(self) -> None:
+        """Abort whatever runs (SOFT_RESET) and clear the flags."""
+        await self.regs.write_reg("SOFT_RESET", _fields_word("SOFT_RESET", RESET=1))
+        await self.regs.write_reg("FLAGS", (1 << BUS_DATA_BITS) - 1)
+
+    # ---------------------------------------------------------------- weights
+
+    def _full_weights(self, w: np.ndarray) -> np.ndarray:
+        """The whole array's weights: the caller's block plus padding."""
+        info = self._need_open()
+        r, c = w.shape
+        full = np.empty((info.rows, info.cols), dtype=np.int8)
+        # Unused rows get +1/-1 alternately and are driven with +1 inputs, so pairs cancel and
+        # the columns' mismatch counts stay near the middle of the TDC window.
+        full[r:, :] = _pad_pattern(info.rows - r)[:, None]
+        # Unused columns: the same alternation down the column (their codes are discarded).
+        full[:r, c:] = _pad_pattern(r)[:, None]
+        full[:r, :c] = w
+        return full
+
+    async def _write_rows(self, full: np.ndarray, verify: bool) -> tuple[np.ndarray, np.ndarray]:
+        info = self._need_open()
+        await self.set_verify(verify)
+        rounds = np.zeros(info.rows, dtype=np.int64)
+        fail = np.zeros((info.rows, info.cols), dtype=bool)
+        for i in range(info.rows):
+            await self.regs.write_window("WDATA", _bool_to_words(full[i] > 0, info.col_words))
+            flags = await self._command(OP_WRITE_ROW, row=i, what=f"WRITE_ROW {i}")
+            self.stats["row_writes"] += 1
+            status = await self.regs.read_fields("WRITE_STATUS")
+            rounds[i] = status["ROUNDS"]
+            if status["FAILED"] or flags & FLAG_WRITE_FAIL:
+                words = await self.regs.read_window("FAIL_MASK", info.col_words)
+                fail[i] = _words_to_bool(words, info.cols)
+        self.stats["programmings"] += 1
+        return rounds, fail
+
+    async def program_weights(self, weights, verify: bool = True,
+                              raise_on_failure: bool = True) -> ProgramReport:
+        """Program a ±1 weight matrix, row by row, with read-back verify and retries.
+
+        Parameters
+        ----------
+        weights : array_like, shape (rows_used, cols_used)
+            ±1 weights; ``rows_used <= rows`` and ``cols_used <= cols`` of the array. Row ``i``
+            multiplies input ``i``; column ``j`` is output ``j``.
+        verify : bool
+            Read back each row and retry wrong bits (up to WRITE_RETRIES rounds).
+        raise_on_failure : bool
+            Raise :class:`VerifyError` when bits in used columns stay wrong; otherwise only
+            report them.
+
+        Returns
+        -------
+        ProgramReport
+
+        Raises
+        ------
+        UsageError
+            For weights that are not a 2-D ±1 array that fits the array.
+        VerifyError
+            For unrecoverable bits (with ``row`` the first failing row and ``columns`` its
+            failing columns; ``report`` has all of them).
+
+        Notes
+        -----
+        Unused rows (``rows_used < rows``) are programmed +1, -1, +1, ... and always driven
+        with +1 inputs; their known contribution (0, or 1 for an odd count) is subtracted
+        from the dot estimates. The whole array is written every time, so no stale weight
+        from an earlier layer can leak in.
+        """
+        info = self._need_open()
+        w = as_pm1(weights, "weights", 2)
+        r, c = w.shape
+        if r > info.rows or c > info.cols:
+            raise UsageError(f"weights of shape {w.shape} do not fit the {info.rows} x "
+                             f"{info.cols} array; tile them (firmware.tiling)")
+        self._weights = None  # the array is in flux until this completes
+        full = self._full_weights(w)
+        rounds, fail = await self._write_rows(full, verify)
+        report = ProgramReport(rounds, fail, info.rows, verify, c)
+        self._weights = w.copy()
+        self._pad_dot = int(full[r:, 0].astype(np.int64).sum())
+        if raise_on_failure and not report.ok:
+            row = report.failed_rows[0]
+            cols = [int(j) for j in np.flatnonzero(fail[row, :c])]
+            more = len(report.failed_rows) - 1
+            raise VerifyError(
+                f"row {row}: columns {cols} still wrong after {int(rounds[row])} retry rounds"
+                + (f" (and {more} more rows)" if more else ""),
+                row=row, columns=cols, flags=FLAG_WRITE_FAIL, report=report)
+        return report
+
+    async def read_row(self, row: int, side: int) -> np.ndarray:
+        """Sense one side of one row (READ_ROW); True means low resistance (P)."""
+        info = self._need_open()
+        if not 0 <= int(row) < info.rows or side not in (0, 1):
+            raise UsageError(f"row must be 0..{info.rows - 1} and side 0 or 1, not {row}, {side}")
+        await self._command(OP_READ_ROW, row=int(row), side=side, what=f"READ_ROW {row}/{side}")
+        self.stats["row_reads"] += 1
+        return _words_to_bool(await self.regs.read_window("RDATA", info.col_words), info.cols)
+
+    async def read_weights(self, full: bool = False) -> np.ndarray:
+        """Read the stored weights back by sensing both MTJs of every cell.
+
+        Parameters
+        ----------
+        full : bool
+            Return the whole array instead of the programmed block.
+
+        Returns
+        -------
+        numpy.ndarray of int8
+            +1 where A is low and B high, -1 where A is high and B low, and 0 where both read
+            the same (a cell that holds no valid weight).
+        """
+        info = self._need_open()
+        out = np.zeros((info.rows, info.cols), dtype=np.int8)
+        for i in range(info.rows):
+            a = await self.read_row(i, 0)
+            b = await self.read_row(i, 1)
+            out[i] = np.where(a & ~b, 1, np.where(~a & b, -1, 0))
+        if full or self._weights is None:
+            return out
+        r, c = self._weights.shape
+        return out[:r, :c]
+
+    # ----------------------------------------------------------------- compute
+
+    async def _compute_bits(self, x_bits: np.ndarray):
+        """Codes, ACT and TMO over the whole array for a batch of full input-bit vectors."""
+        info = self._need_open()
+        batch = x_bits.shape[0]
+        compute_batch = getattr(self.regs, "compute_batch", None)
+        if compute_batch is not None:
+            res = compute_batch(x_bits)
+            if asyncio.iscoroutine(res) or asyncio.isfuture(res):
+                res = await res
+            codes, act, tmo = (np.asarray(v) for v in res)
+            flags = await self.regs.read_reg("FLAGS")
+            await self.regs.write_reg("FLAGS", flags)
+            self.stats["computes"] += batch
+            return codes.astype(np.int64), act.astype(bool), tmo.astype(bool)
+        from .regs import unpack_codes
+        codes = np.zeros((batch, info.cols), dtype=np.int64)
+        act = np.zeros((batch, info.cols), dtype=bool)
+        tmo = np.zeros((batch, info.cols), dtype=bool)
+        for k in range(batch):
+            await self.regs.write_window("X", _bool_to_words(x_bits[k], info.row_words))
+            flags = await self._command(OP_COMPUTE, what="COMPUTE")
+            self.stats["computes"] += 1
+            words = await self.regs.read_window("CODE", info.code_words)
+            codes[k] = unpack_codes(words, info.code_field_bits, info.cols)
+            act[k] = _words_to_bool(await self.regs.read_window("ACT", info.col_words), info.cols)
+            if flags & FLAG_TIMEOUT:  # TMO is all zero otherwise; skip the reads
+                tmo[k] = _words_to_bool(await self.regs.read_window("TMO", info.col_words),
+                                        info.cols)
+        return codes, act, tmo
+
+    def _dot_from_codes(self, codes: np.ndarray, cols: slice) -> np.ndarray:
+        """Dot estimate of the whole column, through the calibration, minus the padding."""
+        info = self._need_open()
+        m_est = (codes - self._offsets[cols] - self._intercept[cols]) / self._gain[cols]
+        return info.rows - 2.0 * m_est - self._pad_dot
+
+    async def matvec(self, inputs, allow_timeouts: bool = False) -> MatvecResult:
+        """Products of a batch of ±1 input vectors with the programmed weights.
+
+        Parameters
+        ----------
+        inputs : array_like, shape (batch, rows_used) or (rows_used,)
+            ±1 inputs; a 1-D vector is a batch of one.
+        allow_timeouts : bool
+            Return results with timed-out columns instead of raising.
+
+        Returns
+        -------
+        MatvecResult
+            For the used columns only.
+
+        Raises
+        ------
+        UsageError
+            Before programming, or for inputs that are not ±1 of the programmed row count.
+        ColumnTimeoutError
+            If a used column timed out (unless ``allow_timeouts``); carries the result.
+        """
+        info = self._need_open()
+        if self._weights is None:
+            raise UsageError("no weights programmed: call program_weights() before matvec()")
+        x = np.asarray(inputs) if not isinstance(inputs, np.ndarray) else inputs
+        if getattr(x, "ndim", None) == 1:
+            x = x[None, :]
+        x = as_pm1(x, "inputs", 2)
+        r, c = self._weights.shape
+        if x.shape[1] != r:
+            raise UsageError(f"inputs have {x.shape[1]} columns but the programmed weights have "
+                             f"{r} rows")
+        bits = np.ones((x.shape[0], info.rows), dtype=bool)  # padding rows are driven with +1
+        bits[:, :r] = x > 0
+        codes, act, tmo = await self._compute_bits(bits)
+        used = slice(0, c)
+        result = MatvecResult(codes[:, used], act[:, used], tmo[:, used],
+                              self._dot_from_codes(codes[:, used], used))
+        if not allow_timeouts and result.timeouts.any():
+            cols = [int(j) for j in np.flatnonzero(result.timeouts.any(axis=0))]
+            raise ColumnTimeoutError(f"columns {cols} timed out in "
+                                     f"{int(result.timeouts.any(axis=1).sum())} of "
+                                     f"{x.shape[0]} computes", columns=cols, flags=FLAG_TIMEOUT,
+                                     result=result)
+        return result
+
+    # --------------------------------------------------------- column settings
+
+    async def set_offsets(self, offsets) -> None:
+        """Load COL_OFFSET (signed codes added to every raw code), one per array column."""
+        info = self._need_open()
+        off = np.broadcast_to(np.asarray(offsets, dtype=np.int64), (info.cols,))
+        f = reg("COL_OFFSET").field("VALUE")
+        try:
+            words = [f.insert(int(v)) for v in off]
+        except ValueError as exc:
+            raise UsageError(f"offsets: {exc}") from None
+        await self.regs.write_window("COL_OFFSET", words)
+        self._offsets = off.copy()
+
+    async def set_thresholds(self, thresholds) -> None:
+        """Load COL_THRESH: a column activates when its corrected code <= threshold.
+
+        Parameters
+        ----------
+        thresholds : int or array_like of int, shape (cols,) or (cols_used,)
+            Codes; a shorter vector sets the first columns and leaves the others at 0.
+        """
+        info = self._need_open()
+        t = np.atleast_1d(np.asarray(thresholds))
+        if t.size == 1:
+            t = np.full(info.cols, t.item())
+        if t.ndim != 1 or t.size > info.cols:
+            raise UsageError(f"thresholds must be a scalar or up to {info.cols} values")
+        full = np.zeros(info.cols, dtype=np.int64)
+        full[: t.size] = t
+        f = reg("COL_THRESH").field("VALUE")
+        try:
+            words = [f.insert(int(v)) for v in full]
+        except ValueError as exc:
+            raise UsageError(f"thresholds: {exc}") from None
+        await self.regs.write_window("COL_THRESH", words)
+
+    def dot_threshold_codes(self, dot_threshold) -> np.ndarray:
+        """COL_THRESH values that make ACT mean ``dot >= dot_threshold`` per used column.
+
+        Uses the calibration (exact under ``ideal``): ACT = code <= offset + intercept +
+        gain * m_max, with m_max = (rows - dot_threshold - padding dot) / 2 mismatches.
+        Thresholds that would be negative are clipped to 0 (the column then activates only at
+        code 0).
+        """
+        info = self._need_open()
+        if self._weights is None:
+            raise UsageError("no weights programmed")
+        c = self._weights.shape[1]
+        theta = np.broadcast_to(np.asarray(dot_threshold, dtype=float), (c,))
+        m_max = (info.rows - theta - self._pad_dot) / 2.0
+        t = self._offsets[:c] + self._intercept[:c] + self._gain[:c] * m_max
+        return np.clip(np.floor(t + 1e-9), 0, 0xFFFF).astype(np.int64)
+
+    # ------------------------------------------------------------- calibration
+
+    async def calibrate(self, *, repeats: int = 4, seed: int = 0, per_column: bool = True,
+                        load_offsets: bool = True, restore_weights: bool = True
+                        ) -> CalibrationReport:
+        """Fit each column's code-versus-mismatch line and load COL_OFFSET.
+
+        Method
+        ------
+        1. COL_OFFSET is cleared. Every column is programmed with the same random ±1 vector
+           ``v`` (so each cell's A and B MTJs both take part).
+        2. For every mismatch count ``m`` = 0..rows, ``repeats`` inputs are made from ``v``
+           with ``m`` randomly chosen rows flipped: every column then has exactly ``m``
+           mismatches, through different cells each time.
+        3. Per column, a least-squares line ``code = intercept + gain * m`` is fitted to the
+           samples that are neither saturated (0 < code < code max) nor timed out (with
+           ``per_column=False``, one line for all columns).
+        4. COL_OFFSET_j = round(median_k c_k(rows/2) - c_j(rows/2)): the columns are aligned
+           where the dot product is 0, the decision point of a binary neuron. The dot
+           estimate then inverts each column's own line, so the gain is corrected in software.
+        5. The caller's weights, if any, are programmed again.
+
+        Returns
+        -------
+        CalibrationReport
+
+        Raises
+        ------
+        CalibrationError
+            If fewer than two distinct mismatch counts gave usable codes.
+        """
+        info = self._need_open()
+        if repeats < 1:
+            raise UsageError(f"repeats must be at least 1, not {repeats}")
+        saved = self._weights
+        rng = np.random.default_rng(seed)
+        await self.set_offsets(0)
+        self._intercept = np.zeros(info.cols)
+        self._gain = np.ones(info.cols)
+        v = np.where(rng.random(info.rows) < 0.5, 1, -1).astype(np.int8)
+        full = np.repeat(v[:, None], info.cols, axis=1)
+        await self.program_weights(full, verify=True, raise_on_failure=False)
+        levels = np.repeat(np.arange(info.rows + 1), repeats)
+        x = np.repeat(v[None, :], levels.size, axis=0)
+        for k, m in enumerate(levels):
+            x[k, rng.permutation(info.rows)[:m]] *= -1
+        res = await self.matvec(x, allow_timeouts=True)
+        codes = res.codes.astype(np.int64)
+        valid = (codes > 0) & (codes < self._code_max()) & ~res.timeouts
+        m_all = levels.astype(np.int64)
+
+        def fit(mask_cols: np.ndarray) -> tuple[float, float, float]:
+            """Exact least squares in integer sums, so perfect data give exact 0 and 1."""
+            mm = np.broadcast_to(m_all[:, None], codes.shape)[mask_cols]
+            cc = codes[mask_cols]
+            n = mm.size
+            if n < 2 or np.unique(mm).size < 2:
+                raise CalibrationError("fewer than two mismatch counts gave unsaturated codes")
+            sx, sy = int(mm.sum()), int(cc.sum())
+            sxx, sxy = int((mm * mm).sum()), int((mm * cc).sum())
+            gain = (n * sxy - sx * sy) / (n * sxx - sx * sx)
+            intercept = (sy - gain * sx) / n
+            resid = cc - (intercept + gain * mm)
+            return intercept, gain, float((resid ** 2).sum())
+
+        intercept = np.zeros(info.cols)
+        gain = np.ones(info.cols)
+        sq, count = 0.0, 0
+        if per_column:
+            for j in range(info.cols):
+                mask = np.zeros_like(valid)
+                mask[:, j] = valid[:, j]
+                try:
+                    intercept[j], gain[j], s = fit(mask)
+                except CalibrationError as exc:
+                    raise CalibrationError(f"column {j}: {exc}", columns=[j]) from None
+                sq += s
+                count += int(mask.sum())
+        else:
+            i0, g0, sq = fit(valid)
+            intercept[:], gain[:] = i0, g0
+            count = int(valid.sum())
+        if (gain <= 0).any():
+            bad = [int(j) for j in np.flatnonzero(gain <= 0)]
+            raise CalibrationError(f"columns {bad}: code does not grow with mismatches",
+                                   columns=bad)
+        offsets = np.zeros(info.cols, dtype=np.int64)
+        if load_offsets and per_column:
+            at_mid = intercept + gain * (info.rows / 2.0)
+            offsets = np.rint(np.median(at_mid) - at_mid).astype(np.int64)
+        await self.set_offsets(offsets)
+        self._intercept, self._gain = intercept, gain
+        self._weights = None
+        if restore_weights and saved is not None:
+            await self.program_weights(saved, raise_on_failure=False)
+        return CalibrationReport(intercept, gain, offsets, float(np.sqrt(sq / max(count, 1))),
+                                 int(levels.size))
+
+    def _code_max(self) -> int:
+        info = self._need_open()
+        cmax = info.code_max
+        if "TDC_CODE_MAX" in self.settings:
+            cmax = min(cmax, self.settings["TDC_CODE_MAX"])
+        return cmax
+
+    def set_code_model(self, intercept, gain) -> None:
+        """Set the code-versus-mismatch line used for dot estimates without calibrating.
+
+        Raw code = intercept + gain * mismatches (scalars or one value per column).
+        """
+        info = self._need_open()
+        g = np.broadcast_to(np.asarray(gain, dtype=float), (info.cols,)).copy()
+        if (g <= 0).any() or not np.isfinite(g).all():
+            raise UsageError("gain must be positive and finite")
+        self._gain = g
+        self._intercept = np.broadcast_to(np.asarray(intercept, dtype=float), (info.cols,)).copy()
+
+
+# ====================================================================== sync facade
+
+class SyncMacroDriver:
+    """The :class:`MacroDriver` API without ``await``, for scripts and the applications.
+
+    With a backend that never suspends (the fast model) each call runs its coroutine directly
+    (no event loop, no overhead); otherwise each call runs under :func:`asyncio.run`.
+
+    Parameters
+    ----------
+    regs_or_driver : RegisterAccess or MacroDriver
+        A backend (a new driver is made for it) or an existing driver.
+    **kwargs
+        Passed to :class:`MacroDriver`.
+    """
+
+    def __init__(self, regs_or_driver, **kwargs):
+        self.driver = (regs_or_driver if isinstance(regs_or_driver, MacroDriver)
+                       else MacroDriver(regs_or_driver, **kwargs))
+
+    def _run(self, coro):
+        if getattr(self.driver.regs, "synchronous", False):
+            return run_sync(coro)
+        return asyncio.run(coro)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.driver, name)
+        if asyncio.iscoroutinefunction(attr):
+            def call(*args, **kwargs):
+                return self._run(attr(*args, **kwargs))
+            call.__doc__ = attr.__doc__
+            call.__name__ = name
+            return call
+        return attr

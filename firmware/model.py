@@ -1,0 +1,407 @@
+"""Fast bit-exact model of the macro at register level.
+
+:class:`FastMacroModel` answers register reads and writes exactly as the controller RTL does
+(``docs/timing.md`` is the contract), with the analog array behind it simulated by
+:class:`analog_models.array.MramArray`. It runs each command to completion inside the write that
+starts it, so STATUS.BUSY is never seen, FLAGS.REFUSED and FLAGS.ABORTED are never set, and a
+poll of FLAGS right after the command already shows DONE.
+
+What the model shares with the RTL, and what it does not model:
+
+- Codes, activations and timeouts come from :func:`rtl.reference.tdc_codes`, the executable
+  form of the "Codes" rules, so they are the RTL's by construction.
+- A row write issues write pulses and verify senses to the array in the RTL's order (side A
+  pulse, side B pulse, sense A, sense B, per round), so the array's random streams advance the
+  same way as in co-simulation.
+- The stale-read rule: a sense samples the new data only when
+  ``read_latency_ps < READ_PULSE.CYCLES * T``; otherwise it samples what ``rd_data`` held before,
+  which the model takes to be the data of the previous sense (initially all zeros). This assumes
+  the latency is shorter than the time between two senses, which holds for every preset.
+- Timing (cycle counts, STATUS.STATE values other than idle) is not modelled.
+
+Decisions where the timing contract is silent (the RTL must match them; see docs/firmware.md):
+a command with an unknown OP, or a row command with ROW >= rows, sets only FLAGS.BAD_CMD
+(no DONE, LAST_OP unchanged); every accepted command sets FLAGS.DONE when it finishes;
+OP_COUNT counts completed computes only; WRITE_STATUS.ROW follows READ_ROW too; SOFT_RESET
+clears the sequencers' result registers (RDATA, FAIL_MASK, WRITE_STATUS, CODE, ACT, TMO) but
+keeps configuration, flags, counters and LAST_OP; the address decoder looks at address bits
+``[ADDR_BITS-1:2]`` only. All of these follow ``rtl/mram_cim.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from macro_spec.params import BUS_DATA_BITS, MacroParams
+from macro_spec.regmap import (
+    ADDR_BITS, FLAG_DONE, FLAG_BAD_CMD, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
+    OP_COMPUTE, OP_NAMES, OP_READ_ROW, OP_WRITE_ROW, REGISTERS, Register, reg,
+)
+from rtl.reference import tdc_codes
+
+from .regs import RESP_SLVERR, WORD_MASK, BusError, RegisterAccess, check_word
+
+_COUNT_MASK = WORD_MASK  # OP_COUNT and RETRY_TOTAL wrap at 32 bits
+
+
+def _resolve_config(config):
+    """A MacroConfig from a config object or a preset name."""
+    if isinstance(config, str):
+        from analog_models.config import preset
+        return preset(config)
+    return config
+
+
+def _bits_to_words_np(bits: np.ndarray, n_words: int) -> list[int]:
+    """Pack a 1-D bool array into 32-bit words, element 0 in bit 0 of word 0."""
+    padded = np.zeros(n_words * BUS_DATA_BITS, dtype=bool)
+    padded[: bits.shape[0]] = bits
+    packed = np.packbits(padded.reshape(n_words, BUS_DATA_BITS), axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
+def _words_to_bits_np(words: list[int], n_bits: int) -> np.ndarray:
+    """Inverse of :func:`_bits_to_words_np`."""
+    raw = b"".join(int(w).to_bytes(4, "little") for w in words)
+    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")[:n_bits].astype(bool)
+
+
+class FastMacroModel(RegisterAccess):
+    """Register-level model of one macro instance: controller rules plus analog array.
+
+    Parameters
+    ----------
+    params : MacroParams
+        Geometry (rows, columns, TDC width, synchroniser depth).
+    config : analog_models.config.MacroConfig or str
+        Analog configuration, or the name of a preset (``"ideal"``, ``"paper"``, ...).
+    seed : int
+        Seed of the analog model's random streams.
+    instance : int
+        Array instance number (keys the random streams, so several arrays differ).
+    fault_map : optional
+        Fault map passed through to :class:`analog_models.array.MramArray`.
+
+    Attributes
+    ----------
+    array : analog_models.array.MramArray
+        The simulated array behind the pins (tests may inspect or modify it).
+    config : MacroConfig
+        The analog configuration.
+    params : MacroParams
+        The geometry.
+    """
+
+    synchronous = True
+
+    #: Capability flag the driver looks for: :meth:`compute_batch` exists.
+    supports_batch = True
+
+    def __init__(self, params: MacroParams, config, seed: int = 0, instance: int = 0,
+                 fault_map=None):
+        if not isinstance(params, MacroParams):
+            raise TypeError(f"params must be a MacroParams, not {params!r}")
+        from analog_models.array import MramArray
+
+        self.params = params
+        self.config = _resolve_config(config)
+        self.array = MramArray(self.config, params.rows, params.cols, seed=seed,
+                               instance=instance, fault_map=fault_map)
+        self._clock_period_ps = int(self.config.clock_period_ps)
+        self._read_latency_ps = int(self.config.read_latency_ps)
+        # Word index (address >> 2) -> (register, index in window), for the words that exist.
+        self._decode: dict[int, tuple[Register, int]] = {}
+        for r in REGISTERS:
+            for i in range(r.words(params)):
+                self._decode[(r.offset >> 2) + i] = (r, i)
+        self.reset()
+
+    # ------------------------------------------------------------------ state
+
+    def reset(self) -> None:
+        """Hardware reset of the controller: every register to its reset value.
+
+        The array's contents (the MTJ states) are kept, as on the chip.
+        """
+        p = self.params
+        self._rw: dict[int, int] = {}
+        for word, (r, _i) in self._decode.items():
+            if r.access == "RW":
+                self._rw[word] = r.reset_value(p)
+        self._flags = 0
+        self._op_count = 0
+        self._retry_total = 0
+        self._last_op = 0
+        self._reset_sequencers()
+        # What the array drives on rd_data; the stale-read rule samples it.
+        self._rd_data_pin = np.zeros(p.cols, dtype=bool)
+
+    def _reset_sequencers(self) -> None:
+        """What SOFT_RESET clears: the sequencers' registers (results included), as the RTL's
+        reset inserter on both sequencers does. Configuration, flags and counters survive."""
+        p = self.params
+        self._seq_row = 0      # row of the last WRITE_ROW or READ_ROW (WRITE_STATUS.ROW)
+        self._seq_rounds = 0   # retry rounds of the last WRITE_ROW (WRITE_STATUS.ROUNDS)
+        self._rdata = [0] * p.col_words
+        self._fail_mask = [0] * p.col_words
+        self._act = [0] * p.col_words
+        self._tmo = [0] * p.col_words
+        self._code = [0] * p.code_words
+
+    def _get(self, name: str, field: str | None = None, index: int = 0) -> int:
+        """Value of an RW register (or one of its fields) as stored."""
+        r = reg(name)
+        word = self._rw[(r.offset >> 2) + index]
+        if field is None:
+            return word
+        return r.field(field).extract(word)
+
+    def _set_rw_window(self, name: str, words: list[int]) -> None:
+        r = reg(name)
+        for i, w in enumerate(words):
+            self._rw[(r.offset >> 2) + i] = w & r.writable_mask
+
+    @property
+    def irq(self) -> bool:
+        """The interrupt output: OR of FLAGS & IRQ_EN."""
+        return bool(self._flags & self._get("IRQ_EN"))
+
+    @property
+    def flags(self) -> int:
+        """Current FLAGS word (for tests; software reads the register)."""
+        return self._flags
+
+    # ---------------------------------------------------------- bus interface
+
+    def _lookup(self, addr: int, write: bool) -> tuple[Register, int]:
+        if isinstance(addr, bool) or not isinstance(addr, (int, np.integer)) or addr < 0:
+            raise ValueError(f"register address must be a non-negative integer, not {addr!r}")
+        # Like rtl.axi_lite: the bus carries ADDR_BITS address bits, the decoder uses [.. : 2].
+        word = (int(addr) & ((1 << ADDR_BITS) - 1)) >> 2
+        try:
+            return self._decode[word]
+        except KeyError:
+            raise BusError(int(addr), RESP_SLVERR, write, "unmapped address") from None
+
+    def read_sync(self, addr: int) -> int:
+        """Synchronous :meth:`read` (the model never waits)."""
+        r, i = self._lookup(addr, write=False)
+        word = (r.offset >> 2) + i
+        if r.access == "RW":
+            return self._rw[word]
+        if r.access == "WO":
+            return 0
+        if r.name in ("ID", "VERSION", "CAPS"):
+            return r.reset_value(self.params)
+        value = self._ro_value(r.name, i)
+        keep = 0
+        for f in r.fields:
+            keep |= f.mask
+        return value & keep
+
+    def _ro_value(self, name: str, i: int) -> int:
+        if name == "FLAGS":
+            return self._flags
+        if name == "STATUS":
+            # Never busy, state 0 (idle): commands complete inside the write that starts them.
+            return reg("STATUS").field("LAST_OP").insert(self._last_op)
+        if name == "OP_COUNT":
+            return self._op_count
+        if name == "WRITE_STATUS":
+            ws = reg("WRITE_STATUS")
+            return (ws.field("ROUNDS").insert(self._seq_rounds) | ws.field("ROW").insert(self._seq_row)
+                    | ws.field("FAILED").insert(int(any(self._fail_mask))))
+        if name == "RETRY_TOTAL":
+            return self._retry_total
+        window = {"RDATA": self._rdata, "FAIL_MASK": self._fail_mask, "ACT": self._act,
+                  "TMO": self._tmo, "CODE": self._code}
+        if name in window:
+            return window[name][i]
+        raise AssertionError(f"model has no value for read-only register {name}")  # map changed
+
+    def write_sync(self, addr: int, value: int) -> None:
+        """Synchronous :meth:`write`; a command runs to completion before this returns."""
+        r, i = self._lookup(addr, write=True)
+        value = check_word(value)
+        if r.access == "RO":
+            raise BusError(int(addr), RESP_SLVERR, True, f"{r.name} is read-only")
+        word = (r.offset >> 2) + i
+        if r.access == "RW":
+            self._rw[word] = value & r.writable_mask
+        elif r.access == "W1C":
+            self._flags &= ~value
+        elif r.name == "CMD":
+            self._command(value)
+        elif r.name == "SOFT_RESET":
+            # Nothing is ever running in the model, so nothing is aborted (no ABORTED flag);
+            # the sequencers' registers are reset as in the RTL.
+            if reg("SOFT_RESET").field("RESET").extract(value):
+                self._reset_sequencers()
+        else:  # pragma: no cover - a new WO register in the map
+            raise AssertionError(f"model does not implement write-only register {r.name}")
+
+    async def read(self, addr: int) -> int:
+        """Read one word; see :meth:`read_sync`."""
+        return self.read_sync(addr)
+
+    async def write(self, addr: int, value: int) -> None:
+        """Write one word; see :meth:`write_sync`."""
+        self.write_sync(addr, value)
+
+    # --------------------------------------------------------------- commands
+
+    def _command(self, word: int) -> None:
+        cmd = reg("CMD")
+        op = cmd.field("OP").extract(word)
+        row = cmd.field("ROW").extract(word)
+        side = cmd.field("SIDE").extract(word)
+        if op not in OP_NAMES or (op in (OP_WRITE_ROW, OP_READ_ROW) and row >= self.params.rows):
+            self._flags |= FLAG_BAD_CMD
+            return
+        self._last_op = op
+        if op == OP_COMPUTE:
+            x = _words_to_bits_np(self._rw_window("X"), self.params.rows)
+            self._compute(x[None, :])
+        elif op == OP_WRITE_ROW:
+            self._write_row(row)
+        else:
+            # The access sequencer latches the row for reads too (WRITE_STATUS.ROW shows it).
+            self._seq_row = row
+            self._rdata = _bits_to_words_np(self._sense(row, side), self.params.col_words)
+        self._flags |= FLAG_DONE
+
+    def _rw_window(self, name: str) -> list[int]:
+        r = reg(name)
+        base = r.offset >> 2
+        return [self._rw[base + i] for i in range(r.words(self.params))]
+
+    def _tdc_settings(self) -> dict[str, Any]:
+        p = self.params
+        return dict(
+            clock_period_ps=self._clock_period_ps,
+            sync_stages=p.sync_stages,
+            tdc_bits=p.tdc_bits,
+            window_start_cycles=self._get("TDC_WINDOW", "START_CYCLES"),
+            timeout_cycles=self._get("TDC_TIMEOUT", "CYCLES"),
+            step_cycles=self._get("TDC_STEP", "CYCLES"),
+            code_max=self._get("TDC_CODE_MAX", "MAX"),
+            offsets=np.array([self._get("COL_OFFSET", "VALUE", j) for j in range(p.cols)],
+                             dtype=np.int64),
+            thresholds=np.array([self._get("COL_THRESH", "VALUE", j) for j in range(p.cols)],
+                                dtype=np.int64),
+        )
+
+    def _compute(self, x_bits: np.ndarray):
+        """Evaluate a batch; publish the last result as the registers would show it."""
+        p = self.params
+        fire_ps = self.array.evaluate(x_bits)
+        codes, act, tmo = tdc_codes(fire_ps, **self._tdc_settings())
+        codes = np.asarray(codes, dtype=np.int64).reshape(x_bits.shape[0], p.cols)
+        act = np.asarray(act, dtype=bool).reshape(codes.shape)
+        tmo = np.asarray(tmo, dtype=bool).reshape(codes.shape)
+        n = codes.shape[0]
+        if n:
+            last_codes = codes[-1]
+            fb = p.code_field_bits
+            per_word = p.codes_per_word
+            padded = np.zeros(p.code_words * per_word, dtype=np.int64)
+            padded[: p.cols] = last_codes & ((1 << fb) - 1)
+            shifts = (np.arange(per_word, dtype=np.int64) * fb)
+            self._code = [int(w) for w in
+                          (padded.reshape(p.code_words, per_word) << shifts).sum(axis=1)]
+            self._act = _bits_to_words_np(act[-1], p.col_words)
+            self._tmo = _bits_to_words_np(tmo[-1], p.col_words)
+            self._op_count = (self._op_count + n) & _COUNT_MASK
+            # FLAGS is sticky: after N computes without a clear, TIMEOUT is set if any timed out.
+            self._flags |= FLAG_DONE
+            if tmo.any():
+                self._flags |= FLAG_TIMEOUT
+        return codes, act, tmo
+
+    def _sense(self, row: int, side: int) -> np.ndarray:
+        """One sense pulse, with the stale-read rule of docs/timing.md."""
+        fresh = np.asarray(self.array.sense(row, side), dtype=bool).copy()
+        read_cycles = max(1, self._get("READ_PULSE", "CYCLES"))
+        if self._read_latency_ps < read_cycles * self._clock_period_ps:
+            sample = fresh
+        else:
+            # The data arrives after the sampling edge: the controller sees the old pin value.
+            sample = self._rd_data_pin.copy()
+        self._rd_data_pin = fresh
+        return sample
+
+    def _write_row(self, row: int) -> None:
+        """The pulse / verify / retry loop of docs/timing.md, in the RTL's pin order."""
+        p = self.params
+        w = _words_to_bits_np(self._rw_window("WDATA"), p.cols)
+        not_w = ~w
+        pulse_ps = max(1, self._get("WRITE_PULSE", "CYCLES")) * self._clock_period_ps
+        verify = bool(self._get("CTRL", "VERIFY_EN"))
+        max_rounds = self._get("WRITE_RETRIES", "MAX")
+        pending_a = np.ones(p.cols, dtype=bool)
+        pending_b = np.ones(p.cols, dtype=bool)
+        rounds = 0
+        failed = False
+        fail = np.zeros(p.cols, dtype=bool)
+        while True:
+            if pending_a.any():
+                self.array.write_pulse(row, 0, w.copy(), pending_a.copy(), pulse_ps)
+            if pending_b.any():
+                self.array.write_pulse(row, 1, not_w.copy(), pending_b.copy(), pulse_ps)
+            if not verify:
+                break
+            a = self._sense(row, 0)
+            b = self._sense(row, 1)
+            pending_a = a != w
+            pending_b = b != not_w
+            if not (pending_a.any() or pending_b.any()):
+                break
+            if rounds == max_rounds:
+                failed = True
+                fail = pending_a | pending_b
+                break
+            rounds += 1
+            self._retry_total = (self._retry_total + 1) & _COUNT_MASK
+        self._seq_row = row
+        self._seq_rounds = rounds
+        self._fail_mask = _bits_to_words_np(fail, p.col_words)
+        if failed:
+            self._flags |= FLAG_WRITE_FAIL
+
+    # ------------------------------------------------------------ fast paths
+
+    def compute_batch(self, x_bits) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Run one COMPUTE per input vector, at numpy speed.
+
+        The result, the array's random streams, and the registers afterwards (X, CODE, ACT, TMO,
+        OP_COUNT, FLAGS, STATUS.LAST_OP) are exactly those of ``batch`` COMPUTE commands issued
+        one after another with the X registers loaded each time and FLAGS not cleared between
+        them.
+
+        Parameters
+        ----------
+        x_bits : array_like of bool, shape (batch, rows)
+            Input bits, True meaning +1.
+
+        Returns
+        -------
+        codes : numpy.ndarray of int64, shape (batch, cols)
+        act : numpy.ndarray of bool, shape (batch, cols)
+        tmo : numpy.ndarray of bool, shape (batch, cols)
+        """
+        x = np.asarray(x_bits)
+        if x.ndim != 2 or x.shape[1] != self.params.rows:
+            raise ValueError(f"x_bits must have shape (batch, {self.params.rows}), not {x.shape}")
+        if x.dtype != bool:
+            if not np.isin(x, (0, 1)).all():
+                raise ValueError("x_bits must be booleans (or 0/1)")
+            x = x.astype(bool)
+        if x.shape[0] == 0:
+            cols = self.params.cols
+            return (np.zeros((0, cols), np.int64), np.zeros((0, cols), bool),
+                    np.zeros((0, cols), bool))
+        self._set_rw_window("X", _bits_to_words_np(x[-1], self.params.row_words))
+        self._last_op = OP_COMPUTE
+        return self._compute(x)

@@ -1,0 +1,149 @@
+"""The MRAM array behind the controller's pins, in cocotb: the analog model answering edges.
+
+The adapter watches the digital array pins of ``mram_cim`` and answers as the silicon would
+(docs/timing.md): on ``evaluate`` it asks the analog model for every column's fire time at once
+and drives each comparator's rising edge at ``fire_ps + 0.5`` ps (sorted, waiting only the
+differences, never polling the clock); precharge clears them; a write pulse goes through the
+switching model with its measured width when ``wr_en`` falls; a read senses when ``rd_en``
+rises and drives ``rd_data`` after the analog latency. The stored MTJ states live in the
+:class:`~analog_models.array.MramArray`, so they survive a controller reset as non-volatile
+memory does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
+from cocotb.utils import get_sim_time
+
+from analog_models.array import FIRE_ALREADY, FIRE_NEVER, MramArray
+
+FS_PER_PS = 1000
+
+
+def int_to_bits(value: int, n: int) -> np.ndarray:
+    """Unsigned integer to a bool vector, bit 0 first."""
+    return np.array([(value >> i) & 1 for i in range(n)], dtype=bool)
+
+
+def bits_to_int(bits) -> int:
+    """Bool vector (bit 0 first) to an unsigned integer."""
+    return int(sum(1 << i for i, b in enumerate(np.asarray(bits, dtype=bool)) if b))
+
+
+@dataclass
+class Evaluation:
+    """One evaluation seen at the pins: the input bits and the fire times the model gave."""
+
+    x_bits: np.ndarray
+    fire_ps: np.ndarray
+
+
+@dataclass
+class PinLog:
+    """What the adapter saw, for scoreboards and tests."""
+
+    evaluations: list = field(default_factory=list)
+    pulses: list = field(default_factory=list)   # (row, side, data_low, enable, width_ps)
+    senses: list = field(default_factory=list)   # (row, side, bits)
+
+
+class ArrayAdapter:
+    """Connects an :class:`MramArray` to the ``array__*`` pins of a cocotb DUT.
+
+    Parameters
+    ----------
+    dut : cocotb handle of ``mram_cim``.
+    array : MramArray
+        The analog model; its geometry must match the DUT's.
+    read_latency_ps : int
+        Sense latency (from the configuration).
+    stuck_high_cols : array_like of bool, optional
+        Comparators stuck high: held high at all times, also through precharge.
+    """
+
+    def __init__(self, dut, array: MramArray, read_latency_ps: int, stuck_high_cols=None):
+        self.dut = dut
+        self.array = array
+        self.rows, self.cols = array.rows, array.cols
+        width = len(dut.array__cmp)
+        if width != self.cols or len(dut.array__x) != self.rows:
+            raise ValueError(f"array model is {self.rows}x{self.cols} but the DUT's pins are "
+                             f"{len(dut.array__x)}x{width}")
+        self.read_latency_ps = int(read_latency_ps)
+        stuck = np.zeros(self.cols, bool) if stuck_high_cols is None else np.asarray(stuck_high_cols, bool)
+        self.stuck_high_mask = bits_to_int(stuck)
+        self.log = PinLog()
+        # Triggers built once (cocotb caches edge triggers per signal anyway).
+        self._eval_rise = RisingEdge(dut.array__evaluate)
+        self._eval_fall = FallingEdge(dut.array__evaluate)
+        self._wr_rise = RisingEdge(dut.array__wr_en)
+        self._wr_fall = FallingEdge(dut.array__wr_en)
+        self._rd_rise = RisingEdge(dut.array__rd_en)
+        self._tasks = []
+
+    def start(self):
+        """Drive the idle pin values and start the pin-answering coroutines."""
+        import cocotb
+
+        self.dut.array__cmp.value = self.stuck_high_mask
+        self.dut.array__rd_data.value = 0
+        self._tasks = [cocotb.start_soon(c()) for c in (self._evaluate_loop, self._write_loop, self._read_loop)]
+        return self
+
+    def stop(self):
+        """Stop answering (the model keeps its state)."""
+        for t in self._tasks:
+            t.cancel()
+        self._tasks = []
+
+    async def _evaluate_loop(self):
+        dut = self.dut
+        while True:
+            await self._eval_rise
+            x = int_to_bits(int(dut.array__x.value), self.rows)
+            fire = np.asarray(self.array.evaluate(x[None, :])[0], dtype=np.int64)
+            self.log.evaluations.append(Evaluation(x, fire))
+            value = self.stuck_high_mask | bits_to_int(fire == FIRE_ALREADY)
+            dut.array__cmp.value = value
+            times = np.unique(fire[(fire >= 0) & (fire < FIRE_NEVER)])
+            now_fs = 0
+            precharged = False
+            for t in times:
+                # Edge in the middle of its 1-ps bin: never on a clock edge (docs/timing.md).
+                target_fs = int(t) * FS_PER_PS + FS_PER_PS // 2
+                fired = await First(Timer(target_fs - now_fs, unit="fs"), self._eval_fall)
+                if fired is self._eval_fall:
+                    precharged = True
+                    break
+                now_fs = target_fs
+                value |= bits_to_int(fire == t)
+                dut.array__cmp.value = value
+            if not precharged:
+                await self._eval_fall
+            dut.array__cmp.value = self.stuck_high_mask
+
+    async def _write_loop(self):
+        dut = self.dut
+        while True:
+            await self._wr_rise
+            start_fs = get_sim_time("fs")
+            row, side = int(dut.array__row.value), int(dut.array__side.value)
+            data = int_to_bits(int(dut.array__wr_data.value), self.cols)
+            enable = int_to_bits(int(dut.array__wr_cols.value), self.cols)
+            await self._wr_fall
+            width_ps = (get_sim_time("fs") - start_fs) // FS_PER_PS
+            self.array.write_pulse(row, side, data, enable, int(width_ps))
+            self.log.pulses.append((row, side, data, enable, int(width_ps)))
+
+    async def _read_loop(self):
+        dut = self.dut
+        while True:
+            await self._rd_rise
+            row, side = int(dut.array__row.value), int(dut.array__side.value)
+            bits = np.asarray(self.array.sense(row, side), dtype=bool)
+            self.log.senses.append((row, side, bits))
+            await Timer(self.read_latency_ps * FS_PER_PS + FS_PER_PS // 2, unit="fs")
+            dut.array__rd_data.value = bits_to_int(bits)

