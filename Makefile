@@ -63,7 +63,7 @@ sim: $(STAMP) check-iverilog
 	$(PY) -m tb.run --sim '$(SIM)' --test '$(TEST)' --waves '$(WAVES)'
 
 waves: $(STAMP)
-	$(PY) -m tb.waves
+	$(PY) -m tb.waves $(if $(filter command line environment,$(origin SIM)),--sim '$(SIM)')
 
 characterize: $(STAMP)
 	$(PY) -m analog_models.characterize --out $(BUILD)/characterize

@@ -71,6 +71,17 @@ def _verilator_make_fix(sim: str):
             os.environ["MAKEFLAGS"] = old
 
 
+def _check_fst_headers() -> None:
+    """Verilator's FST writer compiles against lz4 and zlib; say so plainly when they are missing."""
+    import subprocess
+
+    probe = subprocess.run(["c++", "-x", "c++", "-E", "-", "-o", os.devnull], input="#include <lz4.h>\n#include <zlib.h>\n",
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise SimulatorError("Verilator waveforms need the lz4 and zlib headers; install them with: "
+                             "sudo apt-get install -y liblz4-dev zlib1g-dev")
+
+
 def _runner(sim: str):
     from cocotb_tools.runner import get_runner
 
@@ -100,12 +111,23 @@ def build(sim: str, params: MacroParams, waves: bool = False) -> Path:
             # -O2 and fast X handling because the simulator's speed is the regression's speed.
             build_args = [str(LINT_WAIVERS), "-O2", "--x-assign", "fast", "--x-initial", "fast"]
             if waves:
+                _check_fst_headers()
                 build_args += ["--trace-fst", "--trace-structs"]
         else:
             # Verilog-2005 semantics: Yosys' Verilog relies on declaration initialisers creating
             # a time-0 event to evaluate its always @* blocks; under -g2012 (cocotb's default)
             # Icarus runs them silently and combinational outputs stay X until an input moves.
             build_args = ["-g2005"]
+        sources = [verilog]
+        icarus_waves = sim == "icarus" and waves
+        if icarus_waves:
+            # cocotb's own Icarus dump module is SystemVerilog, which -g2005 rejects; this one
+            # is plain Verilog and writes the FST into the build (= test) directory.
+            dump = d / "waves_dump.v"
+            dump.write_text("module mram_cim_waves_dump;\ninitial begin\n"
+                            f'  $dumpfile("{TOP_NAME}.fst");\n  $dumpvars(0, {TOP_NAME});\nend\nendmodule\n')
+            sources.append(dump)
+            build_args += ["-s", "mram_cim_waves_dump"]
         key = hashlib.sha256()
         key.update(verilog.read_bytes())
         key.update(LINT_WAIVERS.read_bytes())
@@ -114,10 +136,10 @@ def build(sim: str, params: MacroParams, waves: bool = False) -> Path:
         if stamp.exists() and stamp.read_text() == key.hexdigest():
             return d
         runner = _runner(sim)
-        kwargs = dict(hdl_toplevel=TOP_NAME, build_dir=d, timescale=TIMESCALE, waves=waves, always=True,
-                      build_args=build_args)
+        kwargs = dict(hdl_toplevel=TOP_NAME, build_dir=d, timescale=TIMESCALE, waves=waves and not icarus_waves,
+                      always=True, build_args=build_args)
         with _verilator_make_fix(sim):
-            runner.build(verilog_sources=[verilog], **kwargs)
+            runner.build(verilog_sources=sources, **kwargs)
         stamp.write_text(key.hexdigest())
     return d
 
