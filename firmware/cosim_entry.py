@@ -33,7 +33,33 @@ async def _sequence(tb, folder: Path, options: dict) -> dict:
     return await program_and_matvec_job(MacroDriver(tb.regs), tb.config, w, x)
 
 
-JOBS = {"matvec": _matvec, "sequence": _sequence}
+async def _mlp(tb, folder: Path, options: dict) -> dict:
+    """The MNIST two-layer perceptron (apps.mnist_mlp.mlp_job) over the AXI backend.
+
+    The application is imported here, at the top of the stack, so firmware modules never import
+    apps; the job is the same coroutine the fast model runs, so the codes must agree bit for bit.
+    """
+    from apps.mnist_mlp import MlpWeights, mlp_job
+
+    w = MlpWeights(np.load(folder / "w1.npy"), np.load(folder / "theta1.npy"), np.load(folder / "w2.npy"),
+                   np.load(folder / "bias2.npy"))
+    x = np.load(folder / "inputs.npy")
+    line = options.get("code_line")
+    out = await mlp_job([MacroDriver(tb.regs)], tb.config, w, x, calibrate=bool(options.get("calibrate")),
+                        seed=tb.seed, code_line=tuple(line) if line else None, chunk=options.get("chunk"))
+    return out
+
+
+async def _calibrate(tb, folder: Path, options: dict) -> dict:
+    """Calibration flow, then a batch with the calibrated offsets."""
+    from .jobs import calibrate_job
+
+    w = np.load(folder / "weights.npy")
+    x = np.load(folder / "inputs.npy")
+    return await calibrate_job(MacroDriver(tb.regs), tb.config, w, x, seed=tb.seed)
+
+
+JOBS = {"matvec": _matvec, "sequence": _sequence, "mlp": _mlp, "calibrate": _calibrate}
 
 
 @cocotb.test()

@@ -60,3 +60,15 @@ async def program_and_matvec_job(driver, config, weights, inputs) -> dict:
                 timeouts=np.asarray(res.timeouts), dot=np.asarray(res.dot), read_back=np.asarray(read_back),
                 retry_rounds=np.asarray(report.retry_rounds), fail_mask=np.asarray(report.fail_mask),
                 retry_total=retry_total, op_count=op_count)
+
+
+async def calibrate_job(driver, config, weights, inputs, *, seed: int) -> dict:
+    """Open, configure, calibrate, program, run a batch; returns the calibration and the results."""
+    await driver.open()
+    await driver.configure(config.register_settings(driver.params))
+    cal = await driver.calibrate(seed=seed)
+    await driver.program_weights(weights, raise_on_failure=False)
+    res = await driver.matvec(inputs, allow_timeouts=True)
+    offsets = [await driver.regs.read_field("COL_OFFSET", "VALUE", j) for j in range(driver.params.cols)]
+    return dict(intercept=np.asarray(cal.intercept), gain=np.asarray(cal.gain), offsets=np.asarray(cal.offsets),
+                offsets_read_back=np.asarray(offsets), codes=np.asarray(res.codes), dot=np.asarray(res.dot))

@@ -9,7 +9,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from analog_models.array import MramArray
+from analog_models.array import COLUMN_FAULTS, FaultMap, MramArray
 from analog_models.config import MacroConfig, preset
 from macro_spec.params import MacroParams
 
@@ -22,6 +22,16 @@ def load_config() -> dict:
     """The test configuration the runner passed in :data:`tb.runner.CONFIG_ENV`."""
     text = os.environ.get(CONFIG_ENV)
     return json.loads(text) if text else {}
+
+
+def fault_map_from_json(spec: dict, params: MacroParams) -> FaultMap:
+    """Fault map from ``{"devices": [[row, col, side, kind], ...], "columns": [[col, kind], ...]}``."""
+    fm = FaultMap.empty(params.rows, params.cols)
+    for row, col, side, kind in spec.get("devices", []):
+        fm.add_device(int(row), int(col), side, kind)
+    for col, kind in spec.get("columns", []):
+        fm.add_column(int(col), kind)
+    return fm
 
 
 class MacroTB:
@@ -37,8 +47,8 @@ class MacroTB:
         Random keys of the analog model.
     array : MramArray, optional
         An existing array model (its state is kept: non-volatile memory).
-    stuck_high_cols : array_like of bool, optional
-        Comparators stuck high (held high by the adapter at all times).
+    fault_map : FaultMap, optional
+        Explicit faults of a new array model (else the config's fault rates apply).
 
     Attributes
     ----------
@@ -50,7 +60,7 @@ class MacroTB:
     """
 
     def __init__(self, dut, params: MacroParams, config: MacroConfig, seed: int = 0, instance: int = 0,
-                 array: MramArray | None = None, stuck_high_cols=None):
+                 array: MramArray | None = None, fault_map: FaultMap | None = None):
         from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
         from firmware.cosim import AxiLiteRegisterAccess
@@ -61,8 +71,10 @@ class MacroTB:
         self.seed = seed
         self.period_ps = int(config.clock_period_ps)
         self.array = array if array is not None else MramArray(config, params.rows, params.cols, seed=seed,
-                                                               instance=instance)
-        self.adapter = ArrayAdapter(dut, self.array, config.read_latency_ps, stuck_high_cols)
+                                                               instance=instance, fault_map=fault_map)
+        # A comparator stuck high is high at all times, precharge included (docs/timing.md).
+        stuck_high = self.array.faults.column == COLUMN_FAULTS.index("comparator_stuck_high")
+        self.adapter = ArrayAdapter(dut, self.array, config.read_latency_ps, stuck_high)
         self.axi = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "bus_"), dut.clk, dut.rst)
         self.regs = AxiLiteRegisterAccess(self.axi)
         self.scoreboard = ComputeScoreboard(params, config, self.adapter, seed)
@@ -78,6 +90,8 @@ class MacroTB:
         else:
             config = preset(cfg.get("preset", "ideal"))
         kwargs = dict(seed=int(cfg.get("seed", 0)))
+        if cfg.get("faults"):
+            kwargs["fault_map"] = fault_map_from_json(cfg["faults"], params)
         kwargs.update(overrides)
         return cls(dut, params, config, **kwargs)
 

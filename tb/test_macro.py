@@ -212,3 +212,39 @@ async def soft_reset_mid_compute_and_write(dut):
     x = np.ones(p.rows, bool)
     codes, act, tmo, flags = await compute(tb.regs, p, x)
     tb.scoreboard.check(codes, act, tmo, flags & FLAG_TIMEOUT)
+
+
+@cocotb.test()
+async def faults_flagged(dut):
+    """Stuck MTJs are reported per row by verify; an open column times out; a stuck-high comparator reads 0.
+
+    Runs with the configuration's explicit fault map (tests/test_cosim.py sets it).
+    """
+    tb = await _tb(dut)
+    p = tb.params
+    spec = load_config().get("faults", {})
+    # With every weight +1, A must be low and B high: A stuck high or B stuck low cannot verify,
+    # while A stuck low or B stuck high already hold the right state.
+    devices = [(int(r), int(c), side, kind) for r, c, side, kind in spec.get("devices", [])]
+    stuck = {(r, c) for r, c, side, kind in devices
+             if (side, kind) in (("A", "stuck_high"), ("B", "stuck_low"))}
+    harmless = {(r, c) for r, c, side, kind in devices
+                if (side, kind) in (("A", "stuck_low"), ("B", "stuck_high"))}
+    open_cols = [int(c) for c, kind in spec.get("columns", []) if kind == "open"]
+    high_cols = [int(c) for c, kind in spec.get("columns", []) if kind == "comparator_stuck_high"]
+    assert stuck and open_cols and high_cols, "this test needs a fault map with all three kinds"
+    assert stuck and harmless, "this test needs stuck devices of both kinds"
+    w = np.ones((p.rows, p.cols))
+    for r in sorted({r for r, _ in stuck | harmless}):
+        flags, mask = await write_row(tb.regs, p, r, w[r] > 0)
+        expected = {c for rr, c in stuck if rr == r}
+        reported = set(np.flatnonzero(mask).tolist())
+        assert bool(flags & FLAG_WRITE_FAIL) == bool(expected), f"row {r}: WRITE_FAIL is {bool(flags & FLAG_WRITE_FAIL)}"
+        assert expected <= reported, f"row {r}: FAIL_MASK {sorted(reported)} misses {sorted(expected - reported)}"
+        assert not {c for rr, c in harmless if rr == r} & reported, f"row {r}: a harmless stuck bit was reported"
+    tb.program_ideal(w)
+    codes, act, tmo, flags = await compute(tb.regs, p, np.ones(p.rows, bool))
+    tb.scoreboard.check(codes, act, tmo, flags & FLAG_TIMEOUT)
+    assert flags & FLAG_TIMEOUT
+    assert np.flatnonzero(tmo).tolist() == open_cols
+    assert all(codes[c] == 0 for c in high_cols)

@@ -36,3 +36,12 @@ def test_program_timeout_soft_reset(sim):
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_non_square_array(sim):
     _run(sim, NON_SQUARE, "smoke,compute_regression,register_reset_values", preset="paper", seed=2, n_ops=100)
+
+
+FAULTS = {"devices": [[3, 5, "A", "stuck_high"], [3, 11, "B", "stuck_low"], [9, 2, "A", "stuck_low"]],
+          "columns": [[7, "open"], [9, "comparator_stuck_high"]]}
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_faults_are_flagged(sim):
+    _run(sim, DEFAULT, "faults_flagged", preset="paper", seed=4, faults=FAULTS)

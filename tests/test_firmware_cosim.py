@@ -9,7 +9,7 @@ import pytest
 from analog_models.config import preset
 from firmware.cosim import run_job
 from firmware.driver import MacroDriver, run_sync
-from firmware.jobs import program_and_matvec_job
+from firmware.jobs import calibrate_job, program_and_matvec_job
 from firmware.model import FastMacroModel
 from macro_spec.params import MacroParams
 from tb.runner import SIMULATORS
@@ -46,3 +46,21 @@ def test_cli_cosim_tiled_150x70_is_exact_under_ideal(tmp_path):
     assert res.returncode == 0, res.stderr
     with np.load(out) as y:
         assert np.array_equal(y["dot"], x.astype(int) @ w.astype(int))
+
+
+def test_calibration_flow_agrees_and_helps_on_verilator():
+    """The calibration flow through the RTL gives the model's offsets, and they are loaded in hardware."""
+    params = MacroParams()
+    cfg = preset("paper")
+    rng = np.random.default_rng(12)
+    w = rng.choice([-1, 1], size=(params.rows, params.cols))
+    x = rng.choice([-1, 1], size=(16, params.rows))
+    cosim = run_job("calibrate", sim="verilator", params=params, preset="paper", seed=12,
+                    arrays={"weights": w, "inputs": x})
+    model = run_sync(calibrate_job(MacroDriver(FastMacroModel(params, cfg, seed=12)), cfg, w, x, seed=12))
+    for key in model:
+        assert np.array_equal(cosim[key], model[key]), f"{key} differs"
+    assert np.array_equal(cosim["offsets_read_back"], cosim["offsets"])
+    assert np.abs(cosim["offsets"]).max() > 0  # the paper preset's comparator offsets need correcting
+    exact = x @ w
+    assert np.abs(cosim["dot"] - exact).mean() < 4.0
