@@ -303,6 +303,9 @@ class MacroDriver:
         go through it; otherwise the driver issues one COMPUTE per input vector.
     max_polls : int
         FLAGS reads allowed while waiting for a command before :class:`MacroTimeoutError`.
+    max_wait_cycles : int
+        With a backend that can wait for the interrupt (``regs.wait_irq``), the longest
+        interrupt wait before falling back to polling.
 
     Notes
     -----
@@ -311,11 +314,14 @@ class MacroDriver:
     removed from the dot estimates, so callers only ever see their own rows and columns.
     """
 
-    def __init__(self, regs: RegisterAccess, max_polls: int = 100_000):
+    def __init__(self, regs: RegisterAccess, max_polls: int = 100_000, max_wait_cycles: int = 1 << 22):
         if max_polls < 1:
             raise UsageError(f"max_polls must be at least 1, not {max_polls}")
         self.regs = regs
         self.max_polls = int(max_polls)
+        self.max_wait_cycles = int(max_wait_cycles)
+        # A backend that can sleep on the interrupt pin saves the FLAGS polling.
+        self._wait_irq = getattr(regs, "wait_irq", None)
         self.info: MacroInfo | None = None
         self.settings: dict[str, int] = {}
         self._weights: np.ndarray | None = None   # caller's weights (rows_used, cols_used)
@@ -363,6 +369,8 @@ class MacroDriver:
         self._gain = np.ones(n)
         self._offsets = np.zeros(n, dtype=np.int64)
         await self.regs.write_reg("FLAGS", (1 << BUS_DATA_BITS) - 1)
+        if self._wait_irq is not None:
+            await self.regs.write_reg("IRQ_EN", FLAG_DONE | FLAG_BAD_CMD | FLAG_REFUSED | FLAG_ABORTED)
         return self.info
 
     def _need_open(self) -> MacroInfo:
@@ -432,6 +440,10 @@ class MacroDriver:
     async def _wait(self, what: str, row: int | None = None) -> int:
         """Poll FLAGS until the command ends; clear what was seen; raise on error flags."""
         end = FLAG_DONE | FLAG_BAD_CMD | FLAG_REFUSED | FLAG_ABORTED
+        if self._wait_irq is not None:
+            # The interrupt is raised by exactly these flags (open() enabled them); the FLAGS
+            # read below then finds the command finished at the first try.
+            await self._wait_irq(self.max_wait_cycles)
         for _ in range(self.max_polls):
             flags = await self.regs.read_reg("FLAGS")
             if flags & end:

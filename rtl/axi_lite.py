@@ -1,6 +1,6 @@
 """AXI4-Lite slave that turns bus transactions into single-cycle register accesses."""
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,12 +52,13 @@ class RegPortSignature(wiring.Signature):
 class AxiLiteSlave(wiring.Component):
     """AXI4-Lite slave with independent write-address and write-data channels.
 
-    The write address and data are each accepted as soon as their holding register is free,
-    in either order or together; the register write happens once both are held and no write
-    response is still waiting, so a master that back-pressures B simply stalls further writes.
-    A read is answered one cycle after its address is accepted and holds until ``rready``.
-    Every address gets a response (SLVERR where the register file says so), so the bus cannot
-    hang.
+    The write address and data are accepted in either order or together: one that comes
+    alone waits in a holding register for its partner. The register write happens in the cycle
+    both are present and the write-response slot is free (or being emptied), so a master that
+    keeps BREADY high can write every cycle, and one that back-pressures B simply stalls
+    further writes. A read is answered one cycle after its address is accepted and holds until
+    ``rready``; with RREADY high a new read is accepted every cycle. Every address gets a
+    response (SLVERR where the register file says so), so the bus cannot hang.
 
     Parameters
     ----------
@@ -83,6 +84,7 @@ class AxiLiteSlave(wiring.Component):
         m = Module()
         bus, regs = self.bus, self.regs
 
+        # A channel's holding register keeps an address or data that arrived before its partner.
         aw_held = Signal()
         aw_addr = Signal(self._addr_bits - 2)
         w_held = Signal()
@@ -92,27 +94,33 @@ class AxiLiteSlave(wiring.Component):
         m.d.comb += [
             bus.awready.eq(~aw_held),
             bus.wready.eq(~w_held),
-            bus.arready.eq(~bus.rvalid),
+            # A new read is taken whenever the response slot is free at the next edge, so a
+            # master that keeps RREADY high gets one read per cycle.
+            bus.arready.eq(~bus.rvalid | bus.rready),
         ]
-        with m.If(bus.awvalid & bus.awready):
-            m.d.sync += [aw_held.eq(1), aw_addr.eq(bus.awaddr[2:])]
-        with m.If(bus.wvalid & bus.wready):
-            m.d.sync += [w_held.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
 
-        do_write = aw_held & w_held & ~bus.bvalid
+        have_aw = aw_held | bus.awvalid
+        have_w = w_held | bus.wvalid
+        b_free = ~bus.bvalid | bus.bready
+        do_write = have_aw & have_w & b_free
         m.d.comb += [
             regs.w_stb.eq(do_write),
-            regs.w_addr.eq(aw_addr),
-            regs.w_data.eq(w_data),
-            regs.w_strb.eq(w_strb),
+            regs.w_addr.eq(Mux(aw_held, aw_addr, bus.awaddr[2:])),
+            regs.w_data.eq(Mux(w_held, w_data, bus.wdata)),
+            regs.w_strb.eq(Mux(w_held, w_strb, bus.wstrb)),
         ]
         with m.If(do_write):
             m.d.sync += [
                 aw_held.eq(0), w_held.eq(0), bus.bvalid.eq(1),
                 bus.bresp.eq(regs.w_err.replicate(2) & RESP_SLVERR),
             ]
-        with m.Elif(bus.bvalid & bus.bready):
-            m.d.sync += bus.bvalid.eq(0)
+        with m.Else():
+            with m.If(bus.awvalid & bus.awready):
+                m.d.sync += [aw_held.eq(1), aw_addr.eq(bus.awaddr[2:])]
+            with m.If(bus.wvalid & bus.wready):
+                m.d.sync += [w_held.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
+            with m.If(bus.bready):
+                m.d.sync += bus.bvalid.eq(0)
 
         m.d.comb += regs.r_addr.eq(bus.araddr[2:])
         with m.If(bus.arvalid & bus.arready):
@@ -121,6 +129,6 @@ class AxiLiteSlave(wiring.Component):
                 bus.rdata.eq(regs.r_data),
                 bus.rresp.eq(regs.r_err.replicate(2) & RESP_SLVERR),
             ]
-        with m.Elif(bus.rvalid & bus.rready):
+        with m.Elif(bus.rready):
             m.d.sync += bus.rvalid.eq(0)
         return m

@@ -1,7 +1,7 @@
 """Compute sequencer: one evaluation of the array and the per-column post-processing."""
 
-from amaranth import Module, Signal, Mux, unsigned, signed
-from amaranth.lib import wiring, data
+from amaranth import Cat, Module, Signal, Mux, signed
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from macro_spec.params import MacroParams
@@ -50,7 +50,7 @@ class ComputeSequencer(wiring.Component):
         A compute is running.
     done : Out(1)
         One-cycle pulse when results are published.
-    codes : Out(ArrayLayout(tdc_bits, cols))
+    codes : Out(tdc_bits).array(cols)
         Published corrected codes.
     act, tmo : Out(cols)
         Published activation bits and timeout mask.
@@ -77,7 +77,7 @@ class ComputeSequencer(wiring.Component):
             "cmp": In(c),
             "busy": Out(1),
             "done": Out(1),
-            "codes": Out(data.ArrayLayout(unsigned(params.tdc_bits), c)),
+            "codes": Out(params.tdc_bits).array(c),
             "act": Out(c),
             "tmo": Out(c),
             "any_timeout": Out(1),
@@ -96,8 +96,9 @@ class ComputeSequencer(wiring.Component):
 
         # Post-processing of the captured codes (combinational, registered on publish).
         cmax = tdc.effective_code_max
-        corrected = Signal(data.ArrayLayout(unsigned(p.tdc_bits), p.cols))
-        act = Signal(p.cols)
+        # Per-column signals, not packed vectors (see Tdc.raw_codes).
+        corrected = [Signal(p.tdc_bits, name=f"corrected{j}") for j in range(p.cols)]
+        act = [Signal(name=f"act{j}") for j in range(p.cols)]
         for j in range(p.cols):
             total = Signal(signed(18), name=f"sum{j}")
             m.d.comb += total.eq(tdc.raw_codes[j] + self.offsets[j])
@@ -127,8 +128,8 @@ class ComputeSequencer(wiring.Component):
             with m.State("PRECHARGE"):
                 m.d.comb += [self.state.eq(COMPUTE_STATE_CODES["PRECHARGE"]), self.busy.eq(1)]
                 with m.If(recovery == 0):
-                    m.d.sync += [self.codes.eq(corrected), self.act.eq(act),
-                                 self.tmo.eq(tdc.timed_out)]
+                    m.d.sync += [self.act.eq(Cat(*act)), self.tmo.eq(tdc.timed_out)]
+                    m.d.sync += [self.codes[j].eq(corrected[j]) for j in range(p.cols)]
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
                 with m.Else():

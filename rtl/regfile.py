@@ -98,20 +98,26 @@ class RegFile(wiring.Component):
                 m.d.comb += regs.r_err.eq(1)
 
         # Writes: merge byte lanes into RW storage; strobe WO; pass W1C clear masks.
-        with m.If(regs.w_stb):
-            with m.Switch(regs.w_addr):
-                for word, r, i in self._words():
-                    with m.Case(word):
-                        if r.const or r.access == "RO":
-                            m.d.comb += regs.w_err.eq(1)
-                        elif r.access == "RW":
-                            stored = port("rw_", r, i)
-                            merged = (stored & ~byte_mask) | (regs.w_data & byte_mask)
-                            m.d.sync += stored.eq(merged & r.writable_mask)
-                        elif r.access == "WO":
-                            m.d.comb += port("wo_", r, i).eq(1)
-                        elif r.access == "W1C":
-                            m.d.comb += port("w1c_", r, i).eq(self.wdata)
-                with m.Default():
-                    m.d.comb += regs.w_err.eq(1)
+        # One address comparison per word, each register updated under its own condition:
+        # a single switch over every word would make each register's logic (and every
+        # event-driven simulator's evaluation of it) depend on the whole decoder.
+        accepted = []
+        for word, r, i in self._words():
+            if r.const or r.access == "RO":
+                continue
+            hit = Signal(name=f"w_hit_{r.name.lower()}_{i}")
+            m.d.comb += hit.eq(regs.w_stb & (regs.w_addr == word))
+            accepted.append(hit)
+            if r.access == "RW":
+                stored = port("rw_", r, i)
+                with m.If(hit):
+                    merged = (stored & ~byte_mask) | (regs.w_data & byte_mask)
+                    m.d.sync += stored.eq(merged & r.writable_mask)
+            elif r.access == "WO":
+                m.d.comb += port("wo_", r, i).eq(hit)
+            elif r.access == "W1C":
+                with m.If(hit):
+                    m.d.comb += port("w1c_", r, i).eq(self.wdata)
+        # Anything written that no register took (read-only or unmapped) answers SLVERR.
+        m.d.comb += regs.w_err.eq(regs.w_stb & ~Cat(*accepted).any())
         return m

@@ -1,7 +1,7 @@
 """Time-to-digital converter: one code per column from its comparator's first rising edge."""
 
-from amaranth import Module, Signal, Cat, Mux, unsigned
-from amaranth.lib import wiring, data
+from amaranth import Module, Signal, Cat, Mux
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from macro_spec.params import MacroParams
@@ -40,8 +40,10 @@ class Tdc(wiring.Component):
         High in the last cycle of evaluation: every column captured, or the timeout reached.
     timed_out : Out(cols)
         Columns not captured (meaningful once evaluation has ended).
-    raw_codes : Out(ArrayLayout(tdc_bits, cols))
-        Captured codes; ``code_max`` for columns that timed out.
+    raw_codes : Out(tdc_bits).array(cols)
+        Captured codes; ``code_max`` for columns that timed out. One port per column rather
+        than one packed vector: event-driven simulators then re-evaluate only the column that
+        changed, not every reader of a wide net.
     effective_code_max : Out(tdc_bits)
         ``min(code_max, 2**tdc_bits - 1)``.
     """
@@ -60,7 +62,7 @@ class Tdc(wiring.Component):
             "code_max": In(16),
             "finished": Out(1),
             "timed_out": Out(params.cols),
-            "raw_codes": Out(data.ArrayLayout(unsigned(params.tdc_bits), params.cols)),
+            "raw_codes": Out(params.tdc_bits).array(params.cols),
             "effective_code_max": Out(params.tdc_bits),
         })
 
@@ -88,11 +90,11 @@ class Tdc(wiring.Component):
         elapsed = Signal(16)
         code = Signal(bits)
         prescale = Signal(8)
-        captured = Signal(p.cols)
-        codes = Signal(data.ArrayLayout(unsigned(bits), p.cols))
+        captured = [Signal(name=f"captured{j}") for j in range(p.cols)]
+        codes = [Signal(bits, name=f"code{j}") for j in range(p.cols)]
 
         with m.If(self.clear):
-            m.d.sync += [elapsed.eq(0), code.eq(0), prescale.eq(0), captured.eq(0)]
+            m.d.sync += [elapsed.eq(0), code.eq(0), prescale.eq(0), Cat(*captured).eq(0)]
         with m.Elif(self.run):
             m.d.sync += elapsed.eq(elapsed + 1)
             # The code counter tracks code(e) = clamp((e - window) // step, 0, cmax) for the
@@ -110,8 +112,8 @@ class Tdc(wiring.Component):
                 with m.If(seen[j] & ~captured[j]):
                     m.d.sync += [captured[j].eq(1), codes[j].eq(code)]
 
-        m.d.comb += self.finished.eq(self.run & (((captured | seen).all()) | (elapsed == self.timeout)))
-        m.d.comb += self.timed_out.eq(~captured)
+        m.d.comb += self.finished.eq(self.run & (((Cat(*captured) | seen).all()) | (elapsed == self.timeout)))
+        m.d.comb += self.timed_out.eq(~Cat(*captured))
         for j in range(p.cols):
             m.d.comb += self.raw_codes[j].eq(Mux(captured[j], codes[j], cmax))
         return m

@@ -25,12 +25,13 @@ FS_PER_PS = 1000
 
 def int_to_bits(value: int, n: int) -> np.ndarray:
     """Unsigned integer to a bool vector, bit 0 first."""
-    return np.array([(value >> i) & 1 for i in range(n)], dtype=bool)
+    raw = np.frombuffer(int(value).to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
+    return np.unpackbits(raw, bitorder="little")[:n].astype(bool)
 
 
 def bits_to_int(bits) -> int:
     """Bool vector (bit 0 first) to an unsigned integer."""
-    return int(sum(1 << i for i, b in enumerate(np.asarray(bits, dtype=bool)) if b))
+    return int.from_bytes(np.packbits(np.asarray(bits, dtype=bool), bitorder="little").tobytes(), "little")
 
 
 @dataclass
@@ -62,13 +63,16 @@ class ArrayAdapter:
         Sense latency (from the configuration).
     stuck_high_cols : array_like of bool, optional
         Comparators stuck high: held high at all times, also through precharge.
+    shim : bool
+        The DUT is the :mod:`tb.shim` wrapper: load all fire times at once and let the
+        simulator schedule the edges, instead of one Python wake-up per fire time.
     """
 
-    def __init__(self, dut, array: MramArray, read_latency_ps: int, stuck_high_cols=None):
+    def __init__(self, dut, array: MramArray, read_latency_ps: int, stuck_high_cols=None, shim: bool = False):
         self.dut = dut
         self.array = array
         self.rows, self.cols = array.rows, array.cols
-        width = len(dut.array__cmp)
+        width = len(dut.shim_high if shim else dut.array__cmp)
         if width != self.cols or len(dut.array__x) != self.rows:
             raise ValueError(f"array model is {self.rows}x{self.cols} but the DUT's pins are "
                              f"{len(dut.array__x)}x{width}")
@@ -76,6 +80,7 @@ class ArrayAdapter:
         stuck = np.zeros(self.cols, bool) if stuck_high_cols is None else np.asarray(stuck_high_cols, bool)
         self.stuck_high_mask = bits_to_int(stuck)
         self.log = PinLog()
+        self.shim = shim
         # Triggers built once (cocotb caches edge triggers per signal anyway).
         self._eval_rise = RisingEdge(dut.array__evaluate)
         self._eval_fall = FallingEdge(dut.array__evaluate)
@@ -88,9 +93,16 @@ class ArrayAdapter:
         """Drive the idle pin values and start the pin-answering coroutines."""
         import cocotb
 
-        self.dut.array__cmp.value = self.stuck_high_mask
+        if self.shim:
+            self.dut.shim_high.value = self.stuck_high_mask
+            self.dut.shim_go.value = 0
+            self._go = 0
+            loops = (self._evaluate_shim_loop, self._write_loop, self._read_loop)
+        else:
+            self.dut.array__cmp.value = self.stuck_high_mask
+            loops = (self._evaluate_loop, self._write_loop, self._read_loop)
         self.dut.array__rd_data.value = 0
-        self._tasks = [cocotb.start_soon(c()) for c in (self._evaluate_loop, self._write_loop, self._read_loop)]
+        self._tasks = [cocotb.start_soon(c()) for c in loops]
         return self
 
     def stop(self):
@@ -124,6 +136,21 @@ class ArrayAdapter:
             if not precharged:
                 await self._eval_fall
             dut.array__cmp.value = self.stuck_high_mask
+
+    async def _evaluate_shim_loop(self):
+        from .shim import SHIM_NEVER
+
+        dut = self.dut
+        while True:
+            await self._eval_rise
+            x = int_to_bits(int(dut.array__x.value), self.rows)
+            fire = np.asarray(self.array.evaluate(x[None, :])[0], dtype=np.int64)
+            self.log.evaluations.append(Evaluation(x, fire))
+            # FIRE_ALREADY only comes from comparators stuck high, which shim_high holds.
+            delays = np.where((fire < 0) | (fire >= FIRE_NEVER) | (fire >= SHIM_NEVER), SHIM_NEVER, fire)
+            dut.shim_delay_ps.value = int.from_bytes(delays.astype("<u4").tobytes(), "little")
+            self._go ^= 1
+            dut.shim_go.value = self._go
 
     async def _write_loop(self):
         dut = self.dut

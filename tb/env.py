@@ -14,6 +14,7 @@ from analog_models.config import MacroConfig, preset
 from macro_spec.params import MacroParams
 
 from .array_adapter import ArrayAdapter
+from .axil import LeanAxiLiteMaster, LeanRegisterAccess
 from .runner import CONFIG_ENV
 from .scoreboard import ComputeScoreboard
 
@@ -52,7 +53,11 @@ class MacroTB:
 
     Attributes
     ----------
-    regs : firmware.cosim.AxiLiteRegisterAccess
+    bus : str
+        ``lean`` (:mod:`tb.axil`, the default) or ``cocotbext-axi``.
+    shim : bool
+        The DUT is the comparator-edge shim of :mod:`tb.shim` (built with ``shim=True``).
+    regs : firmware.regs.RegisterAccess
         Register access through the AXI4-Lite master: the same interface the firmware uses.
     array : MramArray
     adapter : ArrayAdapter
@@ -60,12 +65,15 @@ class MacroTB:
     """
 
     def __init__(self, dut, params: MacroParams, config: MacroConfig, seed: int = 0, instance: int = 0,
-                 array: MramArray | None = None, fault_map: FaultMap | None = None):
-        from cocotbext.axi import AxiLiteBus, AxiLiteMaster
-
-        from firmware.cosim import AxiLiteRegisterAccess
-
+                 array: MramArray | None = None, fault_map: FaultMap | None = None, bus: str = "lean",
+                 shim: bool = False):
         self.dut = dut
+        # Defined levels on every host-driven bus input before any clock edge: a master that
+        # only drives its signals once out of reset would otherwise let X into the slave.
+        dut.rst.value = 1
+        for name in ("awvalid", "wvalid", "arvalid", "bready", "rready", "awaddr", "araddr", "wdata",
+                     "wstrb", "awprot", "arprot"):
+            getattr(dut, "bus__" + name).value = 0
         self.params = params
         self.config = config
         self.seed = seed
@@ -74,9 +82,19 @@ class MacroTB:
                                                                instance=instance, fault_map=fault_map)
         # A comparator stuck high is high at all times, precharge included (docs/timing.md).
         stuck_high = self.array.faults.column == COLUMN_FAULTS.index("comparator_stuck_high")
-        self.adapter = ArrayAdapter(dut, self.array, config.read_latency_ps, stuck_high)
-        self.axi = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "bus_"), dut.clk, dut.rst)
-        self.regs = AxiLiteRegisterAccess(self.axi)
+        self.adapter = ArrayAdapter(dut, self.array, config.read_latency_ps, stuck_high, shim=shim)
+        if bus == "lean":
+            # Our own master: few Python wake-ups per transfer, pipelined blocks, IRQ waits.
+            self.regs = LeanRegisterAccess(LeanAxiLiteMaster(dut, dut.clk), dut.irq, self.period_ps)
+        elif bus == "cocotbext-axi":
+            # An independent, general master: cross-checks the slave against a second implementation.
+            from cocotbext.axi import AxiLiteBus, AxiLiteMaster
+
+            from firmware.cosim import AxiLiteRegisterAccess
+
+            self.regs = AxiLiteRegisterAccess(AxiLiteMaster(AxiLiteBus.from_prefix(dut, "bus_"), dut.clk, dut.rst))
+        else:
+            raise ValueError(f"unknown bus master {bus!r}; choose 'lean' or 'cocotbext-axi'")
         self.scoreboard = ComputeScoreboard(params, config, self.adapter, seed)
         self._clock = None
 
@@ -89,7 +107,7 @@ class MacroTB:
             config = MacroConfig.from_dict(cfg["config"])
         else:
             config = preset(cfg.get("preset", "ideal"))
-        kwargs = dict(seed=int(cfg.get("seed", 0)))
+        kwargs = dict(seed=int(cfg.get("seed", 0)), bus=cfg.get("bus", "lean"), shim=bool(cfg.get("shim", False)))
         if cfg.get("faults"):
             kwargs["fault_map"] = fault_map_from_json(cfg["faults"], params)
         kwargs.update(overrides)
@@ -97,8 +115,10 @@ class MacroTB:
 
     async def start(self):
         """Start the clock (generated inside the simulator where cocotb can) and the adapter, then reset."""
-        self._clock = Clock(self.dut.clk, self.period_ps, unit="ps")
-        self._clock.start()
+        # The clock runs inside the simulator (GPI), not as a Python coroutine waking every edge.
+        self._clock = Clock(self.dut.clk, self.period_ps, unit="ps", impl="gpi")
+        # Start low: the first rising edge comes half a period in, after time-0 initialisation.
+        self._clock.start(start_high=False)
         self.adapter.start()
         await self.reset()
         return self

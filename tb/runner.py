@@ -13,6 +13,8 @@ from macro_spec.params import MacroParams
 from rtl.build import LINT_WAIVERS, TOP_NAME, write_verilog
 from rtl.toolchain import activate_verilator, iverilog_bin
 
+from .shim import SHIM_TOP
+
 ROOT = Path(__file__).resolve().parent.parent
 #: Where builds live: build/sim/<simulator>/<parameter key>[_waves]/
 BUILD_ROOT = ROOT / "build" / "sim"
@@ -47,9 +49,9 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def build_dir(sim: str, params: MacroParams, waves: bool = False) -> Path:
+def build_dir(sim: str, params: MacroParams, waves: bool = False, shim: bool = False) -> Path:
     """Build directory of one simulator and parameter set."""
-    return BUILD_ROOT / check_simulator(sim) / (params.key() + ("_waves" if waves else ""))
+    return BUILD_ROOT / check_simulator(sim) / (params.key() + ("_shim" if shim else "") + ("_waves" if waves else ""))
 
 
 @contextmanager
@@ -92,8 +94,10 @@ def _runner(sim: str):
     return get_runner(sim)
 
 
-def build(sim: str, params: MacroParams, waves: bool = False) -> Path:
+def build(sim: str, params: MacroParams, waves: bool = False, shim: bool = False) -> Path:
     """Generate the Verilog and build the simulator, unless an identical build exists.
+
+    With ``shim`` the top level is the test-only comparator-edge wrapper of :mod:`tb.shim`.
 
     The build is keyed by a hash of the Verilog text, the simulator, the waves option and the
     waiver file, and is guarded by a file lock so concurrent test processes build it once.
@@ -103,9 +107,18 @@ def build(sim: str, params: MacroParams, waves: bool = False) -> Path:
     Path
         The build directory.
     """
-    d = build_dir(sim, params, waves)
+    d = build_dir(sim, params, waves, shim)
     with _locked(d.with_name(d.name + ".lock")):
         verilog = write_verilog(params, d / f"{TOP_NAME}.v")
+        top = TOP_NAME
+        sources = [verilog]
+        if shim:
+            from .shim import SHIM_TOP, ports_of, shim_verilog
+
+            wrapper = d / f"{SHIM_TOP}.v"
+            wrapper.write_text(shim_verilog(params, ports_of(verilog.read_text())))
+            sources.append(wrapper)
+            top = SHIM_TOP
         if sim == "verilator":
             # The waiver file silences the same generated-code warnings as `make lint`;
             # -O2 and fast X handling because the simulator's speed is the regression's speed.
@@ -113,30 +126,37 @@ def build(sim: str, params: MacroParams, waves: bool = False) -> Path:
             if waves:
                 _check_fst_headers()
                 build_args += ["--trace-fst", "--trace-structs"]
+            if shim:
+                # The shim's edges are intra-assignment delays: Verilator's timing support.
+                # Every shim delay is at least 0.5 ps, never zero, so Verilator's zero-delay
+                # scheduling and its warning about unknown delays do not apply.
+                build_args += ["--timing", "--no-sched-zero-delay", "-Wno-ZERODLY",
+                               "-CFLAGS", "-std=c++20 -fcoroutines"]
         else:
             # Verilog-2005 semantics: Yosys' Verilog relies on declaration initialisers creating
             # a time-0 event to evaluate its always @* blocks; under -g2012 (cocotb's default)
             # Icarus runs them silently and combinational outputs stay X until an input moves.
             build_args = ["-g2005"]
-        sources = [verilog]
         icarus_waves = sim == "icarus" and waves
         if icarus_waves:
             # cocotb's own Icarus dump module is SystemVerilog, which -g2005 rejects; this one
             # is plain Verilog and writes the FST into the build (= test) directory.
             dump = d / "waves_dump.v"
             dump.write_text("module mram_cim_waves_dump;\ninitial begin\n"
-                            f'  $dumpfile("{TOP_NAME}.fst");\n  $dumpvars(0, {TOP_NAME});\nend\nendmodule\n')
+                            f'  $dumpfile("{TOP_NAME}.fst");\n  $dumpvars(0, {top});\nend\nendmodule\n')
             sources.append(dump)
             build_args += ["-s", "mram_cim_waves_dump"]
         key = hashlib.sha256()
         key.update(verilog.read_bytes())
         key.update(LINT_WAIVERS.read_bytes())
-        key.update(json.dumps([sim, waves, TIMESCALE, build_args]).encode())
+        key.update(json.dumps([sim, waves, TIMESCALE, build_args, top]).encode())
+        for src in sources[1:]:
+            key.update(src.read_bytes())
         stamp = d / "build.stamp"
         if stamp.exists() and stamp.read_text() == key.hexdigest():
             return d
         runner = _runner(sim)
-        kwargs = dict(hdl_toplevel=TOP_NAME, build_dir=d, timescale=TIMESCALE, waves=waves and not icarus_waves,
+        kwargs = dict(hdl_toplevel=top, build_dir=d, timescale=TIMESCALE, waves=waves and not icarus_waves,
                       always=True, build_args=build_args)
         with _verilator_make_fix(sim):
             runner.build(verilog_sources=sources, **kwargs)
@@ -145,7 +165,8 @@ def build(sim: str, params: MacroParams, waves: bool = False) -> Path:
 
 
 def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None = None,
-        config: dict | None = None, waves: bool = False, results_name: str = "results") -> tuple[int, int, Path]:
+        config: dict | None = None, waves: bool = False, results_name: str = "results",
+        shim: bool = False) -> tuple[int, int, Path]:
     """Run cocotb tests from ``test_module`` against the (cached) build.
 
     Parameters
@@ -164,6 +185,9 @@ def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None
         Dump an FST of the run in the build directory.
     results_name : str
         Stem of the JUnit results file written in the build directory.
+    shim : bool
+        Build with the comparator-edge shim (:mod:`tb.shim`) as the top level; the test
+        configuration tells the adapter (``"shim": true``).
 
     Returns
     -------
@@ -171,9 +195,10 @@ def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None
     """
     from cocotb_tools.check_results import get_results
 
-    d = build(sim, params, waves)
+    d = build(sim, params, waves, shim)
     cfg = dict(config or {})
     cfg["params"] = params.to_dict()
+    cfg["shim"] = shim
     runner = _runner(sim)
     results = d / f"{results_name}.xml"
     if results.exists():
@@ -182,7 +207,8 @@ def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None
     env = {CONFIG_ENV: json.dumps(cfg), "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     try:
-        runner.test(test_module=test_module, hdl_toplevel=TOP_NAME, hdl_toplevel_lang="verilog", build_dir=d,
+        runner.test(test_module=test_module, hdl_toplevel=SHIM_TOP if shim else TOP_NAME,
+                    hdl_toplevel_lang="verilog", build_dir=d,
                     test_dir=d, testcase=testcase, extra_env=env, waves=waves, results_xml=str(results))
     except SystemExit:
         # cocotb's runner exits when a test fails; the results file says which and why.

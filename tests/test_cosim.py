@@ -9,22 +9,33 @@ DEFAULT = MacroParams()
 NON_SQUARE = MacroParams(rows=24, cols=40)
 
 
-def _run(sim, params, testcase, **config):
-    tests, failed, results = run(sim, params, "tb.test_macro", testcase=testcase, config=config,
-                                 results_name=f"results_{testcase}_{config.get('preset', 'ideal')}")
+def _run(sim, params, testcase, shim=False, **config):
+    tests, failed, results = run(sim, params, "tb.test_macro", testcase=testcase, config=config, shim=shim,
+                                 results_name=f"results_{testcase.split(',')[0]}_{config.get('preset', 'ideal')}"
+                                              f"_{config.get('bus', 'lean')}{'_shim' if shim else ''}")
     assert tests >= 1, f"no cocotb test ran ({results})"
     assert failed == 0, f"{failed} of {tests} cocotb tests failed on {sim}; see {results}"
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_registers_and_bus(sim):
-    _run(sim, DEFAULT, "register_reset_values,register_read_write,bus_errors,refused_bad_and_irq", preset="ideal")
+@pytest.mark.parametrize("bus", ["lean", "cocotbext-axi"])
+def test_registers_and_bus(sim, bus):
+    """Both AXI4-Lite masters (ours and cocotbext-axi's) against the slave."""
+    _run(sim, DEFAULT, "register_reset_values,register_read_write,bus_errors,refused_bad_and_irq",
+         preset="ideal", bus=bus)
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
 @pytest.mark.parametrize("preset", ["ideal", "paper"])
 def test_compute_regression(sim, preset):
-    _run(sim, DEFAULT, "compute_regression", preset=preset, seed=11, n_ops=500)
+    """500 computes per preset and simulator through the comparator-edge shim, every one scoreboarded."""
+    _run(sim, DEFAULT, "compute_regression", shim=True, preset=preset, seed=11, n_ops=500)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_compute_regression_python_edges(sim):
+    """The same with the comparator edges driven from Python, one wake-up per fire time."""
+    _run(sim, DEFAULT, "compute_regression", preset="paper", seed=12, n_ops=100)
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)

@@ -1,0 +1,173 @@
+"""A lean AXI4-Lite master for cocotb, and the firmware register access built on it.
+
+cocotbext-axi's ``AxiLiteMaster`` is general (queues, five channel coroutines, events) and
+costs several Python wake-ups per clock. A co-simulation that moves whole result windows needs
+fewer: this master drives all channels from the caller's coroutine, wakes twice per cycle only
+while a transfer is in flight (a rising edge to drive, the read-only phase to sample), and
+pipelines blocks so that a slave which accepts every cycle moves one word per cycle.
+"""
+
+from __future__ import annotations
+
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
+
+from firmware.regs import BusError, RegisterAccess, check_word
+
+
+class LeanAxiLiteMaster:
+    """AXI4-Lite master on signals ``<prefix>awaddr`` ... ``<prefix>rready`` of ``dut``.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+    clk : cocotb handle of the clock
+    prefix : str
+        Signal name prefix (``"bus__"`` for ``mram_cim``).
+    timeout_cycles : int
+        A handshake that takes longer raises :class:`TimeoutError` (the bus must never hang).
+    """
+
+    CHANNELS = ("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready",
+                "bresp", "bvalid", "bready", "araddr", "arprot", "arvalid", "arready", "rdata",
+                "rresp", "rvalid", "rready")
+
+    def __init__(self, dut, clk, prefix: str = "bus__", timeout_cycles: int = 10_000):
+        for name in self.CHANNELS:
+            setattr(self, name, getattr(dut, prefix + name))
+        self.timeout_cycles = timeout_cycles
+        self._edge = RisingEdge(clk)
+        self._ro = ReadOnly()
+        for name in ("awvalid", "wvalid", "arvalid", "awprot", "arprot", "awaddr", "araddr", "wdata"):
+            getattr(self, name).value = 0
+        self.wstrb.value = 0xF
+        self.bready.value = 1
+        self.rready.value = 1
+
+    async def _cycle(self):
+        await self._edge
+        await self._ro
+
+    async def write_block(self, addrs, values) -> list[int]:
+        """Write ``values`` to ``addrs`` back to back; returns the BRESP of each write."""
+        n = len(addrs)
+        resps = []
+        issued = 0
+        await self._edge
+        if n:
+            self.awaddr.value = addrs[0]
+            self.wdata.value = values[0]
+            self.awvalid.value = 1
+            self.wvalid.value = 1
+        aw_done = w_done = False
+        for _ in range(self.timeout_cycles * max(n, 1)):
+            if len(resps) == n:
+                break
+            await self._ro
+            # Sample what happens at the coming edge.
+            aw_fire = issued < n and not aw_done and self.awready.value == 1
+            w_fire = issued < n and not w_done and self.wready.value == 1
+            b_fire = self.bvalid.value == 1
+            bresp = int(self.bresp.value) if b_fire else None
+            await self._edge
+            if b_fire:
+                resps.append(bresp)
+            aw_done = aw_done or aw_fire
+            w_done = w_done or w_fire
+            if aw_done:
+                self.awvalid.value = 0
+            if w_done:
+                self.wvalid.value = 0
+            if aw_done and w_done:
+                issued += 1
+                aw_done = w_done = False
+                if issued < n:
+                    self.awaddr.value = addrs[issued]
+                    self.wdata.value = values[issued]
+                    self.awvalid.value = 1
+                    self.wvalid.value = 1
+        else:
+            raise TimeoutError(f"AXI write burst of {n} did not complete")
+        return resps
+
+    async def read_block(self, addrs) -> list[tuple[int, int]]:
+        """Read ``addrs`` back to back; returns (RDATA, RRESP) of each read."""
+        n = len(addrs)
+        out = []
+        issued = 0
+        await self._edge
+        if n:
+            self.araddr.value = addrs[0]
+            self.arvalid.value = 1
+        for _ in range(self.timeout_cycles * max(n, 1)):
+            if len(out) == n:
+                break
+            await self._ro
+            ar_fire = issued < n and self.arready.value == 1
+            r_fire = self.rvalid.value == 1
+            data = (int(self.rdata.value), int(self.rresp.value)) if r_fire else None
+            await self._edge
+            if r_fire:
+                out.append(data)
+            if ar_fire:
+                issued += 1
+                if issued < n:
+                    self.araddr.value = addrs[issued]
+                else:
+                    self.arvalid.value = 0
+        else:
+            raise TimeoutError(f"AXI read burst of {n} did not complete")
+        return out
+
+
+class LeanRegisterAccess(RegisterAccess):
+    """:class:`RegisterAccess` over :class:`LeanAxiLiteMaster`, with an interrupt wait.
+
+    Parameters
+    ----------
+    master : LeanAxiLiteMaster
+    irq : cocotb handle of the interrupt pin, optional
+        Enables :meth:`wait_irq`, which the driver uses instead of polling FLAGS.
+    clock_period_ps : int
+        For the interrupt-wait timeout.
+    """
+
+    def __init__(self, master: LeanAxiLiteMaster, irq=None, clock_period_ps: int = 1000):
+        self.master = master
+        self.irq = irq
+        self._irq_rise = RisingEdge(irq) if irq is not None else None
+        self.clock_period_ps = clock_period_ps
+        self.transactions = 0
+
+    async def read(self, addr: int) -> int:
+        """Read one word; raises :class:`BusError` on an error response."""
+        return (await self.read_block(addr, 1))[0]
+
+    async def write(self, addr: int, value: int) -> None:
+        """Write one word; raises :class:`BusError` on an error response."""
+        await self.write_block(addr, [value])
+
+    async def read_block(self, addr: int, n: int) -> list[int]:
+        """Read ``n`` consecutive words in one pipelined burst of single reads."""
+        res = await self.master.read_block([addr + 4 * i for i in range(n)])
+        self.transactions += n
+        for i, (_, resp) in enumerate(res):
+            if resp:
+                raise BusError(addr + 4 * i, resp, write=False)
+        return [d for d, _ in res]
+
+    async def write_block(self, addr: int, values) -> None:
+        """Write consecutive words in one pipelined burst of single writes."""
+        values = [check_word(v) for v in values]
+        resps = await self.master.write_block([addr + 4 * i for i in range(len(values))], values)
+        self.transactions += len(values)
+        for i, resp in enumerate(resps):
+            if resp:
+                raise BusError(addr + 4 * i, resp, write=True)
+
+    async def wait_irq(self, max_cycles: int) -> bool:
+        """Wait until the interrupt pin is high (at most ``max_cycles``); True if it is."""
+        if self.irq.value == 1:
+            return True
+        timer = Timer(max_cycles * self.clock_period_ps, unit="ps")
+        fired = await First(self._irq_rise, timer)
+        return fired is not timer
