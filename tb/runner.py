@@ -49,9 +49,11 @@ def _locked(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def build_dir(sim: str, params: MacroParams, waves: bool = False, shim: bool = False) -> Path:
-    """Build directory of one simulator and parameter set."""
-    return BUILD_ROOT / check_simulator(sim) / (params.key() + ("_shim" if shim else "") + ("_waves" if waves else ""))
+def build_dir(sim: str, params: MacroParams, waves: bool = False, shim: bool = False,
+              root: Path | None = None) -> Path:
+    """Build directory of one simulator and parameter set (under ``root``, default :data:`BUILD_ROOT`)."""
+    return (Path(root) if root else BUILD_ROOT) / check_simulator(sim) / (
+        params.key() + ("_shim" if shim else "") + ("_waves" if waves else ""))
 
 
 @contextmanager
@@ -94,7 +96,8 @@ def _runner(sim: str):
     return get_runner(sim)
 
 
-def build(sim: str, params: MacroParams, waves: bool = False, shim: bool = False) -> Path:
+def build(sim: str, params: MacroParams, waves: bool = False, shim: bool = False,
+          root: Path | None = None) -> Path:
     """Generate the Verilog and build the simulator, unless an identical build exists.
 
     With ``shim`` the top level is the test-only comparator-edge wrapper of :mod:`tb.shim`.
@@ -107,7 +110,7 @@ def build(sim: str, params: MacroParams, waves: bool = False, shim: bool = False
     Path
         The build directory.
     """
-    d = build_dir(sim, params, waves, shim)
+    d = build_dir(sim, params, waves, shim, root)
     with _locked(d.with_name(d.name + ".lock")):
         verilog = write_verilog(params, d / f"{TOP_NAME}.v")
         top = TOP_NAME
