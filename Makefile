@@ -70,3 +70,41 @@ characterize: $(STAMP)
 
 clean:
 	rm -rf $(BUILD)
+
+# Retrains the MNIST two-layer perceptron (numpy only, ~3 min each on 2 cores): the plain weights and
+# the weights trained with the macro's error model (noise sigmas = residual dot errors measured on the
+# paper preset after calibration and retuning). Each JSON beside the .npz records its command and seed.
+.PHONY: train
+train: $(STAMP)
+	$(PY) -m apps.mnist_mlp train --hidden 256 --epochs 20 --seed 0
+	$(PY) -m apps.mnist_mlp train --hidden 256 --epochs 20 --seed 0 --noise1 8 --noise2 6 --out apps/weights/mnist_mlp_noise.npz
+
+# Every experiment of the paper (error model, MLP, VGG-8, face detection, sweeps) into
+# build/paper/ (results.json, REPORT.md, PNGs). Needs the co-simulation for the short error run;
+# takes a few minutes to ~20 minutes depending on the machine.
+.PHONY: paper
+paper: $(STAMP) check-iverilog
+	$(PY) -m apps.paper --out $(BUILD)/paper
+
+# ---- FPGA (issue #7): synthesis, place and route with the yowasp toolchain from PyPI ----
+# BOARD: icebreaker | hx8k | ulx3s-25f | ulx3s-85f; PROGRAM=1 loads the bitstream.
+BOARD   ?= icebreaker
+PROGRAM ?= 0
+FPGA_STAMP := $(VENV)/.installed-fpga
+
+.PHONY: fpga fpga-bitstream
+
+# The fpga extra is installed into .venv the first time (and again when pyproject.toml changes).
+$(FPGA_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install --quiet -e '.[dev,apps,fpga]'
+	@touch $(FPGA_STAMP)
+
+fpga: $(FPGA_STAMP)
+	$(PY) -m rtl.board.fpga report
+
+fpga-bitstream: $(FPGA_STAMP)
+	$(PY) -m rtl.board.fpga build --board '$(BOARD)' $(if $(filter 1,$(PROGRAM)),--program,)
+
+.PHONY: bench
+bench: $(STAMP) check-iverilog
+	$(PY) -m tb.bench
