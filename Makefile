@@ -108,3 +108,7 @@ fpga-bitstream: $(FPGA_STAMP)
 .PHONY: bench
 bench: $(STAMP) check-iverilog
 	$(PY) -m tb.bench
+
+.PHONY: stress
+stress: $(STAMP) check-iverilog
+	$(PY) -m tb.stress --transactions 12000

@@ -35,6 +35,9 @@ class LeanAxiLiteMaster:
         for name in self.CHANNELS:
             setattr(self, name, getattr(dut, prefix + name))
         self.timeout_cycles = timeout_cycles
+        #: Random stalls for stress tests: ``(numpy Generator, probability)``; each cycle a
+        #: valid is held back, or a ready dropped, with that probability. ``None``: no stalls.
+        self.stall = None
         self._edge = RisingEdge(clk)
         self._ro = ReadOnly()
         for name in ("awvalid", "wvalid", "arvalid", "awprot", "arprot", "awaddr", "araddr", "wdata"):
@@ -43,9 +46,8 @@ class LeanAxiLiteMaster:
         self.bready.value = 1
         self.rready.value = 1
 
-    async def _cycle(self):
-        await self._edge
-        await self._ro
+    def _stalled(self) -> bool:
+        return self.stall is not None and self.stall[0].random() < self.stall[1]
 
     async def write_block(self, addrs, values) -> list[int]:
         """Write ``values`` to ``addrs`` back to back; returns the BRESP of each write."""
@@ -53,38 +55,40 @@ class LeanAxiLiteMaster:
         resps = []
         issued = 0
         await self._edge
-        if n:
-            self.awaddr.value = addrs[0]
-            self.wdata.value = values[0]
-            self.awvalid.value = 1
-            self.wvalid.value = 1
         aw_done = w_done = False
+        aw_on = w_on = False
         for _ in range(self.timeout_cycles * max(n, 1)):
             if len(resps) == n:
                 break
+            # Present the current transfer's address and data, each unless stalled this cycle.
+            if issued < n:
+                if not aw_done and not aw_on and not self._stalled():
+                    self.awaddr.value = addrs[issued]
+                    self.awvalid.value = 1
+                    aw_on = True
+                if not w_done and not w_on and not self._stalled():
+                    self.wdata.value = values[issued]
+                    self.wvalid.value = 1
+                    w_on = True
+            self.bready.value = 0 if self._stalled() else 1
             await self._ro
             # Sample what happens at the coming edge.
-            aw_fire = issued < n and not aw_done and self.awready.value == 1
-            w_fire = issued < n and not w_done and self.wready.value == 1
-            b_fire = self.bvalid.value == 1
+            aw_fire = aw_on and self.awready.value == 1
+            w_fire = w_on and self.wready.value == 1
+            b_fire = self.bvalid.value == 1 and self.bready.value == 1
             bresp = int(self.bresp.value) if b_fire else None
             await self._edge
             if b_fire:
                 resps.append(bresp)
-            aw_done = aw_done or aw_fire
-            w_done = w_done or w_fire
-            if aw_done:
+            if aw_fire:
                 self.awvalid.value = 0
-            if w_done:
+                aw_on, aw_done = False, True
+            if w_fire:
                 self.wvalid.value = 0
+                w_on, w_done = False, True
             if aw_done and w_done:
                 issued += 1
                 aw_done = w_done = False
-                if issued < n:
-                    self.awaddr.value = addrs[issued]
-                    self.wdata.value = values[issued]
-                    self.awvalid.value = 1
-                    self.wvalid.value = 1
         else:
             raise TimeoutError(f"AXI write burst of {n} did not complete")
         return resps
@@ -95,25 +99,30 @@ class LeanAxiLiteMaster:
         out = []
         issued = 0
         await self._edge
-        if n:
-            self.araddr.value = addrs[0]
-            self.arvalid.value = 1
+        ar_on = False
         for _ in range(self.timeout_cycles * max(n, 1)):
             if len(out) == n:
                 break
+            if issued < n and not ar_on and not self._stalled():
+                self.araddr.value = addrs[issued]
+                self.arvalid.value = 1
+                ar_on = True
+            self.rready.value = 0 if self._stalled() else 1
             await self._ro
-            ar_fire = issued < n and self.arready.value == 1
-            r_fire = self.rvalid.value == 1
+            ar_fire = ar_on and self.arready.value == 1
+            r_fire = self.rvalid.value == 1 and self.rready.value == 1
             data = (int(self.rdata.value), int(self.rresp.value)) if r_fire else None
             await self._edge
             if r_fire:
                 out.append(data)
             if ar_fire:
                 issued += 1
-                if issued < n:
+                # Keep ARVALID high for the next address when there is one (back-to-back).
+                if issued < n and not self._stalled():
                     self.araddr.value = addrs[issued]
                 else:
                     self.arvalid.value = 0
+                    ar_on = False
         else:
             raise TimeoutError(f"AXI read burst of {n} did not complete")
         return out

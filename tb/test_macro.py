@@ -248,3 +248,214 @@ async def faults_flagged(dut):
     assert flags & FLAG_TIMEOUT
     assert np.flatnonzero(tmo).tolist() == open_cols
     assert all(codes[c] == 0 for c in high_cols)
+
+
+class Coverage:
+    """Functional coverage bins of the stress test, written as JSON for build/coverage/."""
+
+    BINS = {
+        "op": ["compute", "write_row", "read_row", "soft_reset_busy", "soft_reset_idle", "hard_reset",
+               "refused", "bad_cmd", "reconfigure"],
+        "code": ["zero", "middle", "saturated"],
+        "flag": ["DONE", "REFUSED", "BAD_CMD", "WRITE_FAIL", "TIMEOUT", "ABORTED"],
+        "retry_rounds": ["0", "1", "2+"],
+        "window": ["at_all_match", "late", "early"],
+        "step": ["1", "2+"],
+    }
+
+    def __init__(self):
+        self.hits = {k: {b: 0 for b in v} for k, v in self.BINS.items()}
+
+    def hit(self, kind: str, name: str) -> None:
+        self.hits[kind][name] += 1
+
+    def flags(self, flags: int) -> None:
+        for i, name in enumerate(self.BINS["flag"]):
+            if flags >> i & 1:
+                self.hit("flag", name)
+
+    def missing(self) -> list[str]:
+        return [f"{k}.{b}" for k, v in self.hits.items() for b, n in v.items() if n == 0]
+
+
+@cocotb.test()
+async def stress_random(dut):
+    """Random interleaving of every command, random bus stalls, resets at random moments.
+
+    Every compute goes through the scoreboard; every write is checked against the array
+    model (no silent corruption); the controller must finish or abort every command and the
+    bus must answer every transfer (the lean master times out otherwise).
+    """
+    import json
+    from pathlib import Path
+
+    from macro_spec.regmap import FLAG_REFUSED as REFUSED
+
+    cfg = load_config()
+    tb = await _tb(dut)
+    p = tb.params
+    rng = np.random.default_rng(tb.seed + 99)
+    tb.regs.master.stall = (rng, float(cfg.get("stall", 0.3)))
+    cov = Coverage()
+    base = tb.config.register_settings(p)
+    n_tx = int(cfg.get("transactions", 2000))
+    max_cycles = 200_000
+
+    async def settle():
+        """Wait until idle (bounded), then clear the flags and return them."""
+        for _ in range(2000):
+            if not (await tb.regs.read_reg("STATUS")) & 1:
+                break
+        else:
+            raise AssertionError("the controller stayed busy")
+        flags = await tb.regs.read_reg("FLAGS")
+        cov.flags(flags)
+        await tb.regs.write_reg("FLAGS", flags)
+        return flags
+
+    tb.program_ideal(rng.choice([-1, 1], size=(p.rows, p.cols)))
+    while tb.regs.transactions < n_tx:
+        action = rng.choice(["compute"] * 5 + ["write_row"] * 2 + ["read_row", "soft_reset", "hard_reset",
+                                                                     "refused", "bad_cmd", "reconfigure"])
+        if action == "compute":
+            x = rng.integers(0, 2, p.rows).astype(bool)
+            codes, act, tmo, flags = await compute(tb.regs, p, x)
+            cov.flags(flags)
+            tb.scoreboard.check(codes, act, tmo, flags & FLAG_TIMEOUT)
+            cmax = min(tb.scoreboard.settings["TDC_CODE_MAX"], p.code_max)
+            if (codes == 0).any():
+                cov.hit("code", "zero")
+            if (codes == cmax).any():
+                cov.hit("code", "saturated")
+            if ((codes > 0) & (codes < cmax)).any():
+                cov.hit("code", "middle")
+            cov.hit("op", "compute")
+        elif action == "write_row":
+            r = int(rng.integers(p.rows))
+            w_row = rng.choice([-1, 1], size=p.cols)
+            # Short pulses switch less reliably: they exercise the retries and the failure path.
+            pulse = int(rng.choice([base["WRITE_PULSE"], base["WRITE_PULSE"], max(base["WRITE_PULSE"] // 3, 1), 1]))
+            await tb.regs.write_reg("WRITE_PULSE", pulse)
+            await tb.regs.write_reg("WRITE_RETRIES", int(rng.integers(0, 4)))
+            flags, mask = await write_row(tb.regs, p, r, w_row > 0)
+            cov.flags(flags)
+            rounds = (await tb.regs.read_fields("WRITE_STATUS"))["ROUNDS"]
+            cov.hit("retry_rounds", "0" if rounds == 0 else "1" if rounds == 1 else "2+")
+            wrong = set(np.flatnonzero(tb.array.weights()[r] != w_row).tolist())
+            assert wrong <= set(np.flatnonzero(mask).tolist()), f"row {r}: silent corruption at {sorted(wrong)}"
+            cov.hit("op", "write_row")
+        elif action == "read_row":
+            r, side = int(rng.integers(p.rows)), int(rng.integers(2))
+            bits = await read_row(tb.regs, p, r, side)
+            stored = tb.array.state_a[r] if side == 0 else tb.array.state_b[r]
+            differ = set(np.flatnonzero(bits != stored).tolist())
+            assert differ <= _marginal(tb, r), f"row {r} side {side}: read-back differs at {sorted(differ)}"
+            cov.hit("op", "read_row")
+        elif action in ("soft_reset", "hard_reset"):
+            op = int(rng.choice([OP_COMPUTE, 2]))
+            await tb.regs.write_reg("CMD", cmd_word(op, int(rng.integers(p.rows))))
+            await ClockCycles(dut.clk, int(rng.integers(0, 80)))
+            busy = (await tb.regs.read_reg("STATUS")) & 1
+            if action == "soft_reset":
+                await tb.regs.write_reg("SOFT_RESET", 1)
+                flags = await settle()
+                # The command may finish between the STATUS read and the reset: then it is DONE,
+                # not ABORTED; a command seen idle can never be aborted.
+                aborted = bool(flags & FLAG_ABORTED)
+                assert busy or not aborted, "ABORTED although the controller was idle"
+                assert aborted or not busy or flags & FLAG_DONE, "a busy command neither finished nor aborted"
+                cov.hit("op", "soft_reset_busy" if aborted else "soft_reset_idle")
+            else:
+                await tb.reset()
+                await tb.configure(tb.scoreboard.settings)
+                await tb.regs.write_reg("IRQ_EN", 0)
+                await settle()
+                cov.hit("op", "hard_reset")
+            # Whatever was interrupted has no result to check; a write may have been cut short.
+            tb.scoreboard._next = len(tb.adapter.log.evaluations)
+            for j in range(p.cols):
+                tb.scoreboard.offsets[j] = 0
+        elif action == "refused":
+            await tb.regs.write_reg("WRITE_PULSE", 400)
+            await tb.regs.write_reg("CMD", cmd_word(2, int(rng.integers(p.rows))))
+            await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE))
+            flags = await settle()
+            assert flags & REFUSED
+            await tb.regs.write_reg("WRITE_PULSE", base["WRITE_PULSE"])
+            tb.scoreboard._next = len(tb.adapter.log.evaluations)
+            cov.hit("op", "refused")
+        elif action == "bad_cmd":
+            await tb.regs.write_reg("CMD", int(rng.choice([0, 4, 5, 6, 7])) | (p.rows << 8) * int(rng.integers(2)))
+            flags = await settle()
+            assert flags & FLAG_BAD_CMD
+            cov.hit("op", "bad_cmd")
+        else:  # reconfigure the TDC: window early/at/late, step, timeout short or long
+            # Settings cycle through the cases so every window/timeout bin is reached.
+            k = cov.hits["op"]["reconfigure"]
+            window = base["TDC_WINDOW"] + (-6, 0, 8, 0)[k % 4]
+            step = (1, 2, 1, 3)[k % 4]
+            timeout = base["TDC_TIMEOUT"] if k % 2 == 0 else max(window + 4, 8)
+            await tb.configure({"TDC_WINDOW": max(window, 0), "TDC_STEP": step, "TDC_TIMEOUT": timeout})
+            cov.hit("window", "early" if window < base["TDC_WINDOW"] else "late" if window > base["TDC_WINDOW"]
+                    else "at_all_match")
+            cov.hit("step", "1" if step == 1 else "2+")
+            cov.hit("op", "reconfigure")
+        assert get_sim_time_cycles(tb) < max_cycles * 100, "stress run exceeded its cycle budget"
+    out = cfg.get("coverage_out")
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(json.dumps({"hits": cov.hits, "missing": cov.missing(),
+                                         "transactions": tb.regs.transactions}, indent=2))
+    dut._log.info("stress: %d transactions, %d computes checked, missing bins %s",
+                  tb.regs.transactions, tb.scoreboard.checked, cov.missing())
+
+
+def get_sim_time_cycles(tb) -> int:
+    """Simulated time in controller cycles."""
+    from cocotb.utils import get_sim_time
+
+    return int(get_sim_time(unit="ps")) // tb.period_ps
+
+
+@cocotb.test()
+async def non_volatile(dut):
+    """Weights survive a controller reset and a power cycle of the array model (state saved and restored)."""
+    import tempfile
+    from pathlib import Path
+
+    from analog_models.array import MramArray
+
+    tb = await _tb(dut)
+    p = tb.params
+    rng = np.random.default_rng(tb.seed + 5)
+    rows = sorted(rng.choice(p.rows, size=min(6, p.rows), replace=False).tolist())
+    w = rng.choice([-1, 1], size=(p.rows, p.cols))
+    for r in rows:
+        flags, mask = await write_row(tb.regs, p, r, w[r] > 0)
+        assert not mask.any(), f"row {r} did not verify"
+
+    async def read_back():
+        out = {}
+        for r in rows:
+            a = await read_row(tb.regs, p, r, 0)
+            b = await read_row(tb.regs, p, r, 1)
+            out[r] = np.where(a & ~b, 1, np.where(~a & b, -1, 0))
+        return out
+
+    before = await read_back()
+    for r in rows:
+        assert list(before[r]) == list(w[r]), f"row {r} read back wrong before any reset"
+    await tb.reset()
+    await tb.configure(tb.config.register_settings(p))
+    after_reset = await read_back()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "array_state.npz"
+        tb.array.save(path)
+        # Power cycle: a new model object built from the saved file alone.
+        tb.array = tb.adapter.array = MramArray.restore(path)
+    await tb.reset()
+    await tb.configure(tb.config.register_settings(p))
+    after_power = await read_back()
+    for r in rows:
+        assert list(after_reset[r]) == list(w[r]), f"row {r} changed across a controller reset"
+        assert list(after_power[r]) == list(w[r]), f"row {r} changed across a power cycle"

@@ -45,6 +45,11 @@ def test_program_timeout_soft_reset(sim):
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
+def test_non_volatile(sim):
+    _run(sim, DEFAULT, "non_volatile", preset="ideal", seed=6)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
 def test_non_square_array(sim):
     _run(sim, NON_SQUARE, "smoke,compute_regression,register_reset_values", preset="paper", seed=2, n_ops=100)
 
@@ -56,3 +61,20 @@ FAULTS = {"devices": [[3, 5, "A", "stuck_high"], [3, 11, "B", "stuck_low"], [9, 
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_faults_are_flagged(sim):
     _run(sim, DEFAULT, "faults_flagged", preset="paper", seed=4, faults=FAULTS)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_stress_random_with_coverage(sim):
+    """Random commands, bus stalls and resets; every coverage bin must be hit (build/coverage/)."""
+    import json
+
+    from tb.runner import ROOT
+
+    out = ROOT / "build" / "coverage" / f"stress_{sim}.json"
+    if out.exists():
+        out.unlink()
+    _run(sim, DEFAULT, "stress_random", preset="paper", seed=21, transactions=3000, stall=0.3,
+         coverage_out=str(out))
+    cov = json.loads(out.read_text())
+    assert cov["transactions"] >= 3000
+    assert cov["missing"] == [], f"coverage bins never hit: {cov['missing']}"
