@@ -42,7 +42,7 @@ ENTRY_MODULE = "firmware.cosim_entry"
 
 
 def run_job(job: str, *, sim: str, params, preset: str, seed: int, arrays: dict, options: dict | None = None,
-            waves: bool = False) -> dict:
+            waves: bool = False, faults: dict | None = None) -> dict:
     """Run a firmware job against the co-simulated RTL and return its result arrays.
 
     The inputs travel to the simulator process as ``.npy`` files in a temporary folder and the
@@ -63,6 +63,8 @@ def run_job(job: str, *, sim: str, params, preset: str, seed: int, arrays: dict,
         JSON-able job options.
     waves : bool
         Leave an FST in the build folder.
+    faults : dict, optional
+        Explicit array faults (see :func:`tb.env.fault_map_from_json`).
 
     Raises
     ------
@@ -82,6 +84,8 @@ def run_job(job: str, *, sim: str, params, preset: str, seed: int, arrays: dict,
         for name, value in arrays.items():
             np.save(tmp / f"{name}.npy", np.asarray(value))
         config = dict(preset=preset, seed=seed, job=job, folder=str(tmp), options=options or {})
+        if faults:
+            config["faults"] = faults
         tests, failed, results = run(sim, params, ENTRY_MODULE, testcase="firmware_job", config=config,
                                      waves=waves, results_name=f"results_job_{job}")
         out = tmp / "result.npz"

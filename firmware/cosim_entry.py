@@ -42,12 +42,25 @@ async def _mlp(tb, folder: Path, options: dict) -> dict:
     from apps.mnist_mlp import MlpWeights, mlp_job
 
     w = MlpWeights(np.load(folder / "w1.npy"), np.load(folder / "theta1.npy"), np.load(folder / "w2.npy"),
-                   np.load(folder / "bias2.npy"))
+                   np.load(folder / "bias2.npy"), crop=int(options.get("crop", 2)))
     x = np.load(folder / "inputs.npy")
     line = options.get("code_line")
-    out = await mlp_job([MacroDriver(tb.regs)], tb.config, w, x, calibrate=bool(options.get("calibrate")),
-                        seed=tb.seed, code_line=tuple(line) if line else None, chunk=options.get("chunk"))
-    return out
+    progress = None
+    if options.get("progress_file"):
+        def progress(done, total, path=Path(options["progress_file"])):
+            path.write_text(f"{done} {total}\n")
+    return await mlp_job([MacroDriver(tb.regs)], tb.config, w, x, calibrate=bool(options.get("calibrate")),
+                         seed=tb.seed, code_line=tuple(line) if line else None, chunk=options.get("chunk"),
+                         progress=progress, output_dither=int(options.get("output_dither", 1)))
+
+
+async def _program_strict(tb, folder: Path, options: dict) -> dict:
+    """Program with verify and let a verify failure raise, as an application would see it."""
+    drv = MacroDriver(tb.regs)
+    await drv.open()
+    await drv.configure(tb.config.register_settings(drv.params))
+    report = await drv.program_weights(np.load(folder / "weights.npy"))
+    return dict(retry_rounds=np.asarray(report.retry_rounds))
 
 
 async def _calibrate(tb, folder: Path, options: dict) -> dict:
@@ -59,7 +72,7 @@ async def _calibrate(tb, folder: Path, options: dict) -> dict:
     return await calibrate_job(MacroDriver(tb.regs), tb.config, w, x, seed=tb.seed)
 
 
-JOBS = {"matvec": _matvec, "sequence": _sequence, "mlp": _mlp, "calibrate": _calibrate}
+JOBS = {"matvec": _matvec, "sequence": _sequence, "mlp": _mlp, "calibrate": _calibrate, "program_strict": _program_strict}
 
 
 @cocotb.test()

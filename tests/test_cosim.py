@@ -45,6 +45,11 @@ def test_program_timeout_soft_reset(sim):
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
+def test_register_bit_bash(sim):
+    _run(sim, DEFAULT, "register_bit_bash", preset="ideal")
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
 def test_non_volatile(sim):
     _run(sim, DEFAULT, "non_volatile", preset="ideal", seed=6)
 
@@ -54,8 +59,9 @@ def test_non_square_array(sim):
     _run(sim, NON_SQUARE, "smoke,compute_regression,register_reset_values", preset="paper", seed=2, n_ops=100)
 
 
-FAULTS = {"devices": [[3, 5, "A", "stuck_high"], [3, 11, "B", "stuck_low"], [9, 2, "A", "stuck_low"]],
-          "columns": [[7, "open"], [9, "comparator_stuck_high"]]}
+FAULTS = {"devices": [[3, 5, "A", "stuck_high"], [3, 11, "B", "stuck_low"], [9, 2, "A", "stuck_low"],
+                      [9, 20, "B", "stuck_high"]],
+          "columns": [[7, "open"], [9, "comparator_stuck_high"], [30, "comparator_stuck_low"]]}
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)

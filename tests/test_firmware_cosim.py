@@ -64,3 +64,13 @@ def test_calibration_flow_agrees_and_helps_on_verilator():
     assert np.abs(cosim["offsets"]).max() > 0  # the paper preset's comparator offsets need correcting
     exact = x @ w
     assert np.abs(cosim["dot"] - exact).mean() < 4.0
+
+
+def test_verify_failure_names_row_and_columns_through_the_rtl():
+    """A stuck MTJ makes the driver raise VerifyError naming the row and the column."""
+    params = MacroParams()
+    w = np.ones((params.rows, params.cols), dtype=np.int8)
+    faults = {"devices": [[17, 42, "A", "stuck_high"]], "columns": []}
+    with pytest.raises(RuntimeError, match=r"VerifyError: row 17: columns \[42\]"):
+        run_job("program_strict", sim="verilator", params=params, preset="ideal", seed=0,
+                arrays={"weights": w}, faults=faults)
