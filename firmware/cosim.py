@@ -86,8 +86,10 @@ def run_job(job: str, *, sim: str, params, preset: str, seed: int, arrays: dict,
         config = dict(preset=preset, seed=seed, job=job, folder=str(tmp), options=options or {})
         if faults:
             config["faults"] = faults
+        # The comparator-edge shim is the fast path; waves come from the plain top level,
+        # whose signal names the committed GTKWave save file uses.
         tests, failed, results = run(sim, params, ENTRY_MODULE, testcase="firmware_job", config=config,
-                                     waves=waves, results_name=f"results_job_{job}")
+                                     waves=waves, results_name=f"results_job_{job}", shim=not waves)
         out = tmp / "result.npz"
         if failed or not tests or not out.exists():
             err = tmp / "error.txt"
