@@ -12,7 +12,7 @@ committed in ``apps/weights/`` with a JSON beside them that holds the exact comm
 On the macro, :func:`hardware_forward` programs each layer tile by tile (with verify) onto the
 arrays through :class:`apps.bnn.MacroDense` and reads the TDC codes back; :func:`mlp_job` is the
 whole job (open, configure, calibrate, infer), the same coroutine on the fast model
-(:func:`run_on_model`) and on the co-simulated RTL (``firmware.cosim.run_job("mlp", ...)``).
+(:func:`run_on_model`) and on the co-simulated RTL (``firmware.cosim.run_job("apps.mnist_mlp:cosim_mlp_job", ...)``).
 """
 
 from __future__ import annotations
@@ -394,7 +394,7 @@ def run_on_cosim(weights: MlpWeights, x, *, sim: str = "verilator", preset: str 
                    progress_file=str(progress_file) if progress_file else None,
                    output_dither=int(output_dither),
                    code_line=[float(v) for v in code_line] if code_line is not None else None)
-    out = run_job("mlp", sim=sim, params=params, preset=preset, seed=seed, arrays=arrays, options=options)
+    out = run_job("apps.mnist_mlp:cosim_mlp_job", sim=sim, params=params, preset=preset, seed=seed, arrays=arrays, options=options)
     for k in ("write_failures", "timeouts"):
         out[k] = int(out[k])
     out["calibration_rms"] = float(out["calibration_rms"])
@@ -548,6 +548,29 @@ def main(argv=None) -> int:
     except MnistError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+async def cosim_mlp_job(tb, folder, options: dict) -> dict:
+    """Co-simulation job (run inside the simulator by ``firmware.cosim_entry``): :func:`mlp_job`
+    over the AXI backend, the same coroutine the fast model runs, so the codes must agree bit for bit.
+    """
+    from pathlib import Path
+
+    from firmware.driver import MacroDriver
+
+    folder = Path(folder)
+
+    w = MlpWeights(np.load(folder / "w1.npy"), np.load(folder / "theta1.npy"), np.load(folder / "w2.npy"),
+                   np.load(folder / "bias2.npy"), crop=int(options.get("crop", 2)))
+    x = np.load(folder / "inputs.npy")
+    line = options.get("code_line")
+    progress = None
+    if options.get("progress_file"):
+        def progress(done, total, path=Path(options["progress_file"])):
+            path.write_text(f"{done} {total}\n")
+    return await mlp_job([MacroDriver(tb.regs)], tb.config, w, x, calibrate=bool(options.get("calibrate")),
+                         seed=tb.seed, code_line=tuple(line) if line else None, chunk=options.get("chunk"),
+                         progress=progress, output_dither=int(options.get("output_dither", 1)))
 
 
 if __name__ == "__main__":

@@ -33,27 +33,6 @@ async def _sequence(tb, folder: Path, options: dict) -> dict:
     return await program_and_matvec_job(MacroDriver(tb.regs), tb.config, w, x)
 
 
-async def _mlp(tb, folder: Path, options: dict) -> dict:
-    """The MNIST two-layer perceptron (apps.mnist_mlp.mlp_job) over the AXI backend.
-
-    The application is imported here, at the top of the stack, so firmware modules never import
-    apps; the job is the same coroutine the fast model runs, so the codes must agree bit for bit.
-    """
-    from apps.mnist_mlp import MlpWeights, mlp_job
-
-    w = MlpWeights(np.load(folder / "w1.npy"), np.load(folder / "theta1.npy"), np.load(folder / "w2.npy"),
-                   np.load(folder / "bias2.npy"), crop=int(options.get("crop", 2)))
-    x = np.load(folder / "inputs.npy")
-    line = options.get("code_line")
-    progress = None
-    if options.get("progress_file"):
-        def progress(done, total, path=Path(options["progress_file"])):
-            path.write_text(f"{done} {total}\n")
-    return await mlp_job([MacroDriver(tb.regs)], tb.config, w, x, calibrate=bool(options.get("calibrate")),
-                         seed=tb.seed, code_line=tuple(line) if line else None, chunk=options.get("chunk"),
-                         progress=progress, output_dither=int(options.get("output_dither", 1)))
-
-
 async def _program_strict(tb, folder: Path, options: dict) -> dict:
     """Program with verify and let a verify failure raise, as an application would see it."""
     drv = MacroDriver(tb.regs)
@@ -72,7 +51,20 @@ async def _calibrate(tb, folder: Path, options: dict) -> dict:
     return await calibrate_job(MacroDriver(tb.regs), tb.config, w, x, seed=tb.seed)
 
 
-JOBS = {"matvec": _matvec, "sequence": _sequence, "mlp": _mlp, "calibrate": _calibrate, "program_strict": _program_strict}
+JOBS = {"matvec": _matvec, "sequence": _sequence, "calibrate": _calibrate, "program_strict": _program_strict}
+
+
+def resolve_job(name: str):
+    """A job of :data:`JOBS`, or ``"package.module:function"`` supplied by a layer above.
+
+    Applications pass their own job this way, so firmware never imports them.
+    """
+    if ":" in name:
+        import importlib
+
+        module, _, func = name.partition(":")
+        return getattr(importlib.import_module(module), func)
+    return JOBS[name]
 
 
 @cocotb.test()
@@ -83,7 +75,7 @@ async def firmware_job(dut):
     tb = MacroTB.from_env(dut)
     await tb.start()
     try:
-        result = await JOBS[cfg["job"]](tb, folder, cfg.get("options", {}))
+        result = await resolve_job(cfg["job"])(tb, folder, cfg.get("options", {}))
     except Exception as exc:
         (folder / "error.txt").write_text(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
         raise
