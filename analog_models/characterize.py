@@ -13,6 +13,8 @@ and ``wer_vs_pulse.png``.
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import sys
 from pathlib import Path
@@ -156,12 +158,6 @@ def plot(raw: dict, out: Path) -> list[str]:
     return names
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit status 2
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
-        sys.exit(2)
-
-
 def _positive(lo: int, hi: int):
     def conv(s: str) -> int:
         try:
@@ -176,7 +172,7 @@ def _positive(lo: int, hi: int):
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    p = _Parser(prog="python -m analog_models.characterize", description=__doc__.split("\n")[0])
+    p = OneLineArgumentParser(prog="python -m analog_models.characterize", description=__doc__.split("\n")[0])
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--preset", default="paper", choices=PRESETS)
     p.add_argument("--seed", type=_positive(0, 2 ** 63), default=0)

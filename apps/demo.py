@@ -19,6 +19,8 @@ stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import multiprocessing
 import os
@@ -94,7 +96,7 @@ def _run_model(label, weights, x, **kw) -> tuple[dict, float]:
 
 def main(argv=None) -> int:
     """Run the demonstration; returns the exit status."""
-    ap = argparse.ArgumentParser(prog="python -m apps.demo", description=__doc__.splitlines()[0])
+    ap = OneLineArgumentParser(prog="python -m apps.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=1, help="chip seed (device draws, noise, calibration)")
     ap.add_argument("--cosim-images", type=int, default=200)
     ap.add_argument("--sim", default="verilator", choices=("verilator", "icarus"))

@@ -29,6 +29,8 @@ Commands::
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import sys
 import time
@@ -403,7 +405,7 @@ def plot_error_model(em: ErrorModel, path, title: str, short: ErrorModel | None 
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m apps.error_model", description=__doc__.split("\n")[0])
+    ap = OneLineArgumentParser(prog="python -m apps.error_model", description=__doc__.split("\n")[0])
     ap.add_argument("--long", type=int, default=4_000_000, help="dot products on the fast model (0: skip)")
     ap.add_argument("--short", action="store_true", help="also 1,600 dot products through the co-simulation")
     ap.add_argument("--sim", default="verilator", choices=("icarus", "verilator"))

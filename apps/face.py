@@ -41,6 +41,8 @@ Commands::
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import sys
 import time
@@ -419,7 +421,7 @@ def detection_picture(p: dict, out: Path, top: int = 3, macro: MacroLayer | None
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m apps.face", description=__doc__.split("\n")[0])
+    ap = OneLineArgumentParser(prog="python -m apps.face", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
     t.add_argument("--out", type=Path, default=WEIGHTS_PATH)

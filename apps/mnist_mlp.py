@@ -18,6 +18,8 @@ whole job (open, configure, calibrate, infer), the same coroutine on the fast mo
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import sys
 import time
@@ -527,7 +529,7 @@ def _cmd_train(args) -> int:
 
 def main(argv=None) -> int:
     """``python -m apps.mnist_mlp train [...]``: retrain and save the committed weights."""
-    ap = argparse.ArgumentParser(prog="python -m apps.mnist_mlp", description=__doc__.splitlines()[0])
+    ap = OneLineArgumentParser(prog="python -m apps.mnist_mlp", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="train the binary perceptron and save its weights")
     t.add_argument("--hidden", type=int, default=256)

@@ -18,6 +18,8 @@ fewer dots; for a smoke run, not for the report).
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import sys
 import time
@@ -244,7 +246,7 @@ def write_report(out: Path, results: dict) -> Path:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m apps.paper", description=__doc__.split("\n")[0])
+    ap = OneLineArgumentParser(prog="python -m apps.paper", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("build") / "paper")
     ap.add_argument("--sim", default="verilator", choices=("icarus", "verilator"))
     ap.add_argument("--quick", action="store_true", help="1,000 digits and fewer dots (smoke run)")

@@ -29,6 +29,8 @@ Command: ``python -m apps.sweeps --out build/paper [--n-digits 1000] [--n-dots 2
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import sys
 import time
@@ -160,7 +162,7 @@ def plot_sweep(name: str, sweep: dict, path: Path) -> Path:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m apps.sweeps", description=__doc__.split("\n")[0])
+    ap = OneLineArgumentParser(prog="python -m apps.sweeps", description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("build") / "paper")
     ap.add_argument("--n-dots", type=int, default=262_144)
     ap.add_argument("--n-digits", type=int, default=1000)

@@ -38,6 +38,8 @@ Commands::
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import sys
 import time
@@ -422,7 +424,7 @@ def _numpy_params(p: dict) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m apps.vgg8", description=__doc__.split("\n")[0])
+    ap = OneLineArgumentParser(prog="python -m apps.vgg8", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
     t.add_argument("--out", type=Path, default=WEIGHTS_PATH)

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from macro_spec.cli import OneLineArgumentParser
+from macro_spec.cli import UsageError as ArgumentUsageError
+
 EXIT_USAGE = 2
 EXIT_HARDWARE = 1
 
@@ -31,13 +34,6 @@ class CliError(Exception):
         self.code = code
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error message (no usage dump)."""
-
-    def error(self, message):  # noqa: D401 - argparse API
-        raise CliError(message)
-
-
 def _preset_names() -> str:
     try:
         from analog_models.config import PRESETS
@@ -48,7 +44,7 @@ def _preset_names() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also documents every option in ``--help``)."""
-    parser = _Parser(prog="python -m firmware",
+    parser = OneLineArgumentParser(raise_errors=True, prog="python -m firmware",
                      description="Driver of the MRAM in-memory-computing macro.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     mv = sub.add_parser(
@@ -229,9 +225,9 @@ def main(argv=None) -> int:
         if args.command is None:
             raise CliError("a command is required (matvec); see --help")
         return _matvec(args)
-    except CliError as exc:
+    except (CliError, ArgumentUsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.code
+        return getattr(exc, "code", EXIT_USAGE)
     except MacroError as exc:
         print(f"error: macro: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_HARDWARE

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from macro_spec.cli import OneLineArgumentParser, UsageError
 from macro_spec.params import MacroParams
 from macro_spec.regmap import render_c_header, render_markdown
 
@@ -17,11 +18,6 @@ REGISTERS_MD = ROOT / "docs" / "registers.md"
 
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise CliError(message)
 
 
 def _int(name: str, text: str) -> int:
@@ -48,7 +44,8 @@ def _add_params(p):
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
-    parser = _Parser(prog="python -m rtl", description="Generate, lint and document the mram_cim controller.")
+    parser = OneLineArgumentParser(prog="python -m rtl", description="Generate, lint and document the mram_cim controller.",
+                                   raise_errors=True)
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_v = sub.add_parser("verilog", help="write the Verilog of mram_cim")
     _add_params(p_v)
@@ -57,8 +54,6 @@ def main(argv=None) -> int:
     _add_params(p_l)
     p_l.add_argument("--out", default="build/rtl/mram_cim.v", help="where to write the Verilog first")
     sub.add_parser("docs", help="regenerate docs/registers.md")
-    for p in (p_v, p_l):
-        p.error = parser.error
     try:
         args = parser.parse_args(argv)
         if args.cmd == "docs":
@@ -80,6 +75,6 @@ def main(argv=None) -> int:
             return 1
         print(f"lint clean: {out} (verilator -Wall with rtl/lint.vlt, iverilog -g2005)")
         return 0
-    except (CliError, ToolMissing) as e:
+    except (CliError, UsageError, ToolMissing) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

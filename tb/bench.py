@@ -13,6 +13,8 @@ estimated.
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import shutil
 import sys
@@ -93,7 +95,7 @@ def bench_mnist_model() -> float | None:
 
 def main(argv=None) -> int:
     """Run every benchmark, print a table, write :data:`OUT`."""
-    p = argparse.ArgumentParser(prog="make bench")
+    p = OneLineArgumentParser(prog="make bench")
     p.add_argument("--ops", type=int, default=2000, help="timed co-simulation operations per simulator")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)

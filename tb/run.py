@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from macro_spec.cli import OneLineArgumentParser, UsageError
 from macro_spec.params import MacroParams
 
 from .runner import BUILD_ROOT, SIMULATORS, SimulatorError, build_dir, check_simulator, run
@@ -25,11 +26,6 @@ TEST_FILE = Path(__file__).with_name("test_macro.py")
 
 class CliError(Exception):
     """User error: one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise CliError(message)
 
 
 def cocotb_tests() -> list[str]:
@@ -68,7 +64,8 @@ def last_dump(sim: str) -> Path:
 
 def main(argv=None) -> int:
     """Entry point; returns the exit status."""
-    p = _Parser(prog="make sim", description="Run cocotb tests of mram_cim on one simulator.")
+    p = OneLineArgumentParser(prog="make sim", description="Run cocotb tests of mram_cim on one simulator.",
+                              raise_errors=True)
     p.add_argument("--sim", default="icarus", help=f"simulator: {' or '.join(SIMULATORS)}")
     p.add_argument("--test", default="", help="cocotb test name(s), comma separated (default: smoke)")
     p.add_argument("--waves", default="0", help="1 to dump an FST (build/sim/<sim>/last.fst)")
@@ -110,7 +107,7 @@ def main(argv=None) -> int:
             print(f"waveform: {last_dump(sim)} (open with: make waves SIM={sim})")
         print(f"{n - failed} passed, {failed} failed")
         return 1 if failed or n == 0 else 0
-    except CliError as e:
+    except (CliError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import sys
 
@@ -16,7 +18,7 @@ from .runner import ROOT, SIMULATORS, run
 
 def main(argv=None) -> int:
     """Run ``stress_random`` with at least ``--transactions`` bus transactions per simulator."""
-    p = argparse.ArgumentParser(prog="make stress")
+    p = OneLineArgumentParser(prog="make stress")
     p.add_argument("--transactions", type=int, default=12_000)
     p.add_argument("--seed", type=int, default=31)
     p.add_argument("--sim", default="both", help="icarus, verilator or both")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import os
 import re
 import shutil
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
     """Open the newest ``build/sim/<sim>/last.fst`` (or the one of ``--sim``) in GTKWave."""
     from .run import last_dump
 
-    p = argparse.ArgumentParser(prog="make waves")
+    p = OneLineArgumentParser(prog="make waves")
     p.add_argument("--sim", default="", help="icarus or verilator (default: the newest dump)")
     a = p.parse_args(argv)
     if a.sim and a.sim not in SIMULATORS:

@@ -14,6 +14,8 @@ a part is reported (``fits: false`` with the reason), never an obscure failure.
 from __future__ import annotations
 
 import argparse
+
+from macro_spec.cli import OneLineArgumentParser
 import json
 import os
 import re
@@ -352,7 +354,7 @@ def build_board(board: str, params: MacroParams, program: bool = False) -> Path:
 
 def main(argv=None) -> int:
     """Command line; returns the exit status."""
-    ap = argparse.ArgumentParser(prog="python -m rtl.board.fpga", description=__doc__.splitlines()[0])
+    ap = OneLineArgumentParser(prog="python -m rtl.board.fpga", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     p_r = sub.add_parser("report", help="build every design of BUILDS and write build/fpga/report.{json,md}")
     p_r.add_argument("--jobs", type=int, default=2, help="builds in parallel (default 2)")

@@ -1,0 +1,22 @@
+"""Every command-line tool answers a bad argument with one line on stderr and exit status 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+TOOLS = ["rtl", "firmware", "tb.run", "tb.bench", "tb.stress", "tb.waves", "analog_models.characterize",
+         "apps.demo", "apps.paper", "apps.mnist_mlp", "apps.vgg8", "apps.face", "apps.sweeps",
+         "apps.error_model", "rtl.board.fpga"]
+
+
+@pytest.mark.parametrize("module", TOOLS)
+def test_unknown_option_is_one_line_and_status_2(module, tmp_path):
+    res = subprocess.run([sys.executable, "-m", module, "--no-such-option"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    # Either the unknown option or the missing sub-command is named, on one line.
+    assert len(lines) == 1 and "error" in lines[0] and ("no-such-option" in lines[0] or "required" in lines[0]), res.stderr
+    assert "Traceback" not in res.stderr
+    assert list(tmp_path.iterdir()) == [], "a refused command left files behind"
