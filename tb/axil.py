@@ -175,8 +175,14 @@ class LeanRegisterAccess(RegisterAccess):
 
     async def wait_irq(self, max_cycles: int) -> bool:
         """Wait until the interrupt pin is high (at most ``max_cycles``); True if it is."""
-        if self.irq.value == 1:
-            return True
-        timer = Timer(max_cycles * self.clock_period_ps, unit="ps")
-        fired = await First(self._irq_rise, timer)
-        return fired is not timer
+        # Sleep on the pin in short slices: a timer that loses the race stays queued in the
+        # simulator until it expires, so one long timer per wait would pile up over a run.
+        slice_cycles = 4096
+        waited = 0
+        while self.irq.value != 1:
+            if waited >= max_cycles:
+                return False
+            timer = Timer(slice_cycles * self.clock_period_ps, unit="ps")
+            if await First(self._irq_rise, timer) is timer:
+                waited += slice_cycles
+        return True

@@ -65,7 +65,8 @@ def _verilator_make_fix(sim: str):
         yield
         return
     old = os.environ.get("MAKEFLAGS")
-    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include"
+    # OPT_FAST: the model's hot code at -O2 instead of the default -Os.
+    os.environ["MAKEFLAGS"] = ((old + " ") if old else "") + "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O2"
     try:
         yield
     finally:
@@ -152,6 +153,7 @@ def build(sim: str, params: MacroParams, waves: bool = False, shim: bool = False
         key = hashlib.sha256()
         key.update(verilog.read_bytes())
         key.update(LINT_WAIVERS.read_bytes())
+        key.update(b"OPT_FAST=-O2")
         key.update(json.dumps([sim, waves, TIMESCALE, build_args, top]).encode())
         for src in sources[1:]:
             key.update(src.read_bytes())
