@@ -111,13 +111,18 @@ class ArrayAdapter:
             t.cancel()
         self._tasks = []
 
+    async def _next_evaluation(self) -> np.ndarray:
+        """Wait for ``evaluate`` to rise; return (and log) the model's fire times for the inputs."""
+        await self._eval_rise
+        x = int_to_bits(int(self.dut.array__x.value), self.rows)
+        fire = np.asarray(self.array.evaluate(x[None, :])[0], dtype=np.int64)
+        self.log.evaluations.append(Evaluation(x, fire))
+        return fire
+
     async def _evaluate_loop(self):
         dut = self.dut
         while True:
-            await self._eval_rise
-            x = int_to_bits(int(dut.array__x.value), self.rows)
-            fire = np.asarray(self.array.evaluate(x[None, :])[0], dtype=np.int64)
-            self.log.evaluations.append(Evaluation(x, fire))
+            fire = await self._next_evaluation()
             value = self.stuck_high_mask | bits_to_int(fire == FIRE_ALREADY)
             dut.array__cmp.value = value
             times = np.unique(fire[(fire >= 0) & (fire < FIRE_NEVER)])
@@ -142,10 +147,7 @@ class ArrayAdapter:
 
         dut = self.dut
         while True:
-            await self._eval_rise
-            x = int_to_bits(int(dut.array__x.value), self.rows)
-            fire = np.asarray(self.array.evaluate(x[None, :])[0], dtype=np.int64)
-            self.log.evaluations.append(Evaluation(x, fire))
+            fire = await self._next_evaluation()
             # FIRE_ALREADY only comes from comparators stuck high, which shim_high holds.
             delays = np.where((fire < 0) | (fire >= FIRE_NEVER) | (fire >= SHIM_NEVER), SHIM_NEVER, fire)
             dut.shim_delay_ps.value = int.from_bytes(delays.astype("<u4").tobytes(), "little")
