@@ -114,10 +114,13 @@ async def compute_regression(dut):
 
 
 def _marginal(tb, row: int, sigmas: float = 5.0) -> set:
-    """Columns of a row with an MTJ within 5 noise sigma of the sense reference (misread odds > 3e-7)."""
+    """Columns of a row with an MTJ that the sense can misread: its resistance lies on the wrong
+    side of the reference for its state, or within 5 noise sigma of it (odds > 3e-7)."""
     r_ohm = np.stack([tb.array.sense_resistance_ohm(row, side) for side in (0, 1)])
+    low = np.stack([tb.array.state_a[row], tb.array.state_b[row]])
     sigma_ohm = np.maximum(tb.config.sense.noise_rel * r_ohm, 1e-9)
-    margin = np.abs(r_ohm - tb.config.sense.reference_ohm) / sigma_ohm
+    ref = tb.config.sense.reference_ohm
+    margin = np.where(low, ref - r_ohm, r_ohm - ref) / sigma_ohm
     return set(np.flatnonzero((margin < sigmas).any(axis=0)).tolist())
 
 
@@ -231,7 +234,9 @@ async def faults_flagged(dut):
              if (side, kind) in (("A", "stuck_high"), ("B", "stuck_low"))}
     harmless = {(r, c) for r, c, side, kind in devices
                 if (side, kind) in (("A", "stuck_low"), ("B", "stuck_high"))}
-    open_cols = sorted(int(c) for c, kind in spec.get("columns", []) if kind in ("open", "comparator_stuck_low"))
+    # An open MTJ on the conducting branch (side A under all-+1 inputs) opens its column's chain.
+    open_cols = sorted({int(c) for c, kind in spec.get("columns", []) if kind in ("open", "comparator_stuck_low")}
+                       | {c for r, c, side, kind in devices if kind == "open" and side == "A"})
     high_cols = [int(c) for c, kind in spec.get("columns", []) if kind == "comparator_stuck_high"]
     assert stuck and open_cols and high_cols, "this test needs a fault map with all three kinds"
     assert stuck and harmless, "this test needs stuck devices of both kinds"
@@ -261,7 +266,9 @@ class Coverage:
         "flag": ["DONE", "REFUSED", "BAD_CMD", "WRITE_FAIL", "TIMEOUT", "ABORTED"],
         "retry_rounds": ["0", "1", "2+"],
         "window": ["at_all_match", "late", "early"],
+        "timeout": ["nominal", "short"],
         "step": ["1", "2+"],
+        "calibration": ["offsets_loaded"],
     }
 
     def __init__(self):
@@ -317,7 +324,8 @@ async def stress_random(dut):
     tb.program_ideal(rng.choice([-1, 1], size=(p.rows, p.cols)))
     while tb.regs.transactions < n_tx:
         action = rng.choice(["compute"] * 5 + ["write_row"] * 2 + ["read_row", "soft_reset", "hard_reset",
-                                                                     "refused", "bad_cmd", "reconfigure"])
+                                                                     "refused", "bad_cmd", "reconfigure",
+                                                                     "calibrate"])
         if action == "compute":
             x = rng.integers(0, 2, p.rows).astype(bool)
             codes, act, tmo, flags = await compute(tb.regs, p, x)
@@ -353,7 +361,11 @@ async def stress_random(dut):
             bits = await read_row(tb.regs, p, r, side)
             stored = tb.array.state_a[r] if side == 0 else tb.array.state_b[r]
             differ = set(np.flatnonzero(bits != stored).tolist())
-            assert differ <= _marginal(tb, r), f"row {r} side {side}: read-back differs at {sorted(differ)}"
+            r_ohm = tb.array.sense_resistance_ohm(r, side)
+            assert differ <= _marginal(tb, r), (f"row {r} side {side}: read-back differs at {sorted(differ)} "
+                                                f"(sense resistance {[round(float(r_ohm[j])) for j in sorted(differ)]} ohm, "
+                                                f"stored {[bool(stored[j]) for j in sorted(differ)]}, "
+                                                f"last senses {[(s_[0], s_[1]) for s_ in tb.adapter.log.senses[-3:]]})")
             cov.hit("op", "read_row")
         elif action in ("soft_reset", "hard_reset"):
             op = int(rng.choice([OP_COMPUTE, 2]))
@@ -377,8 +389,9 @@ async def stress_random(dut):
                 cov.hit("op", "hard_reset")
             # Whatever was interrupted has no result to check; a write may have been cut short.
             tb.scoreboard._next = len(tb.adapter.log.evaluations)
-            for j in range(p.cols):
-                tb.scoreboard.offsets[j] = 0
+            if action == "hard_reset":  # a hard reset returns every register to its reset value
+                tb.scoreboard.offsets[:] = 0
+                tb.scoreboard.thresholds[:] = 0
         elif action == "refused":
             await tb.regs.write_reg("WRITE_PULSE", 400)
             await tb.regs.write_reg("CMD", cmd_word(2, int(rng.integers(p.rows))))
@@ -388,6 +401,17 @@ async def stress_random(dut):
             await tb.regs.write_reg("WRITE_PULSE", base["WRITE_PULSE"])
             tb.scoreboard._next = len(tb.adapter.log.evaluations)
             cov.hit("op", "refused")
+        elif action == "calibrate":
+            # What the firmware's calibration leaves in the controller: per-column offsets and
+            # thresholds (loaded here at random; the scoreboard applies the same values).
+            cols = rng.choice(p.cols, size=8, replace=False)
+            for j in cols:
+                off, thr = int(rng.integers(-6, 7)), int(rng.integers(0, 16))
+                await tb.regs.write_reg("COL_OFFSET", off & 0xFFFF, int(j))
+                await tb.regs.write_reg("COL_THRESH", thr, int(j))
+                tb.scoreboard.offsets[j], tb.scoreboard.thresholds[j] = off, thr
+            cov.hit("calibration", "offsets_loaded")
+            cov.hit("op", "reconfigure")
         elif action == "bad_cmd":
             await tb.regs.write_reg("CMD", int(rng.choice([0, 4, 5, 6, 7])) | (p.rows << 8) * int(rng.integers(2)))
             flags = await settle()
@@ -403,6 +427,7 @@ async def stress_random(dut):
             cov.hit("window", "early" if window < base["TDC_WINDOW"] else "late" if window > base["TDC_WINDOW"]
                     else "at_all_match")
             cov.hit("step", "1" if step == 1 else "2+")
+            cov.hit("timeout", "nominal" if timeout == base["TDC_TIMEOUT"] else "short")
             cov.hit("op", "reconfigure")
         assert get_sim_time_cycles(tb) < max_cycles * 100, "stress run exceeded its cycle budget"
     out = cfg.get("coverage_out")

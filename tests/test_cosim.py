@@ -60,7 +60,7 @@ def test_non_square_array(sim):
 
 
 FAULTS = {"devices": [[3, 5, "A", "stuck_high"], [3, 11, "B", "stuck_low"], [9, 2, "A", "stuck_low"],
-                      [9, 20, "B", "stuck_high"]],
+                      [9, 20, "B", "stuck_high"], [12, 40, "A", "open"], [13, 41, "A", "shorted"]],
           "columns": [[7, "open"], [9, "comparator_stuck_high"], [30, "comparator_stuck_low"]]}
 
 
