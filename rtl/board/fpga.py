@@ -134,13 +134,15 @@ def _stat_counts(stat_json: Path, family: str) -> tuple[int, int, dict]:
     """
     data = json.loads(stat_json.read_text())
     cells = (data.get("design") or next(iter(data["modules"].values()))).get("num_cells_by_type", {})
-    if family == "ice40":
-        luts = cells.get("SB_LUT4", 0)
-        ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
-    else:
-        luts = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
-        ffs = cells.get("TRELLIS_FF", 0)
+    luts, ffs = _luts_ffs(cells, family)
     return luts, ffs, cells
+
+
+def _luts_ffs(cells: dict, family: str) -> tuple[int, int]:
+    """LUT4s and flip-flops among yosys cell counts (an ECP5 carry cell counts as two LUTs)."""
+    if family == "ice40":
+        return cells.get("SB_LUT4", 0), sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
+    return cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0), cells.get("TRELLIS_FF", 0)
 
 
 _UTIL = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%")
@@ -268,13 +270,7 @@ def controller_breakdown(params: MacroParams = MacroParams(), family: str = "ice
     data = json.loads((d / "stat.json").read_text())
     out = {}
     for mod, info in data["modules"].items():
-        cells = info.get("num_cells_by_type", {})
-        if family == "ice40":
-            luts = cells.get("SB_LUT4", 0)
-            ffs = sum(v for k, v in cells.items() if k.startswith("SB_DFF"))
-        else:
-            luts = cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
-            ffs = cells.get("TRELLIS_FF", 0)
+        luts, ffs = _luts_ffs(info.get("num_cells_by_type", {}), family)
         out[mod.lstrip("\\").split("$")[0]] = {"luts": luts, "ffs": ffs}
     out["total"] = {"luts": sum(v["luts"] for v in out.values()), "ffs": sum(v["ffs"] for v in out.values())}
     return out
