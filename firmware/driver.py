@@ -25,7 +25,7 @@ import numpy as np
 from macro_spec.params import MacroParams, BUS_DATA_BITS, MACRO_ID, MACRO_VERSION
 from macro_spec.regmap import (
     FLAG_ABORTED, FLAG_BAD_CMD, FLAG_DONE, FLAG_REFUSED, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
-    OP_COMPUTE, OP_READ_ROW, OP_WRITE_ROW, reg,
+    OP_COMPUTE, OP_COMPUTE_BATCH, OP_READ_ROW, OP_WRITE_ROW, reg,
 )
 
 from .regs import RegisterAccess, encode_fields
@@ -281,6 +281,28 @@ def _bool_to_words(bits: np.ndarray, n_words: int) -> list[int]:
     return [int.from_bytes(r.tobytes(), "little") for r in packed]
 
 
+def _rows_to_words(bits: np.ndarray, n_words: int) -> np.ndarray:
+    """Each row of a (n, bits) bool array packed into ``n_words`` 32-bit words, bit 0 first."""
+    padded = np.zeros((bits.shape[0], n_words * BUS_DATA_BITS), dtype=bool)
+    padded[:, : bits.shape[1]] = bits
+    packed = np.packbits(padded, axis=1, bitorder="little")
+    return packed.view("<u4").astype(np.int64)
+
+
+def _words_to_bool_rows(words: np.ndarray, n: int) -> np.ndarray:
+    """Inverse of :func:`_rows_to_words`: (n_rows, n_words) words to (n_rows, n) bools."""
+    raw = np.ascontiguousarray(words, dtype="<u4").view(np.uint8)
+    return np.unpackbits(raw, axis=1, bitorder="little")[:, :n].astype(bool)
+
+
+def _unpack_code_rows(words: np.ndarray, field_bits: int, n_codes: int) -> np.ndarray:
+    """CODE words of several results, (n_rows, code_words), to codes (n_rows, n_codes)."""
+    per_word = BUS_DATA_BITS // field_bits
+    shifts = np.arange(per_word, dtype=np.uint64) * np.uint64(field_bits)
+    fields = (words.astype(np.uint64)[:, :, None] >> shifts) & np.uint64((1 << field_bits) - 1)
+    return fields.reshape(words.shape[0], -1)[:, :n_codes].astype(np.int64)
+
+
 def _pad_pattern(n: int) -> np.ndarray:
     """Weights of padding rows: +1, -1, +1, ... so pairs of rows cancel in the dot product."""
     return np.where(np.arange(n) % 2 == 0, 1, -1).astype(np.int8)
@@ -314,10 +336,13 @@ class MacroDriver:
     removed from the dot estimates, so callers only ever see their own rows and columns.
     """
 
-    def __init__(self, regs: RegisterAccess, max_polls: int = 100_000, max_wait_cycles: int = 1 << 22):
+    def __init__(self, regs: RegisterAccess, max_polls: int = 100_000, max_wait_cycles: int = 1 << 22,
+                 use_batch: bool = True):
         if max_polls < 1:
             raise UsageError(f"max_polls must be at least 1, not {max_polls}")
         self.regs = regs
+        #: Run input batches through the hardware queue (COMPUTE_BATCH) when the macro has one.
+        self.use_batch = bool(use_batch)
         self.max_polls = int(max_polls)
         self.max_wait_cycles = int(max_wait_cycles)
         # A backend that can sleep on the interrupt pin saves the FLAGS polling.
@@ -355,14 +380,20 @@ class MacroDriver:
             raise IdentificationError(f"register-map version {version:#010x} is not supported "
                                       f"(driver speaks {MACRO_VERSION:#010x})")
         caps = await self.regs.read_fields("CAPS")
+        # Register map 1.0 had no batch queue (and no BATCH_CAPS register).
+        batch_caps = (await self.regs.read_fields("BATCH_CAPS") if version >= 0x0001_0001
+                      else {"DEPTH": 0, "RESULT_WORDS": 0})
         try:
             params = MacroParams(rows=caps["ROWS"], cols=caps["COLS"], tdc_bits=caps["TDC_BITS"],
-                                 sync_stages=caps["SYNC_STAGES"])
+                                 sync_stages=caps["SYNC_STAGES"], batch_depth=batch_caps["DEPTH"])
         except (TypeError, ValueError) as exc:
             raise IdentificationError(f"implausible CAPS {caps}: {exc}") from None
         if params.code_field_bits != caps["CODE_FIELD_BITS"]:
             raise IdentificationError(f"implausible CAPS {caps}: code field of {caps['CODE_FIELD_BITS']} bits "
                                       f"for a {params.tdc_bits}-bit counter")
+        if params.batch_depth and params.result_words != batch_caps["RESULT_WORDS"]:
+            raise IdentificationError(f"implausible BATCH_CAPS {batch_caps}: {batch_caps['RESULT_WORDS']} "
+                                      f"result words where the geometry needs {params.result_words}")
         self.info = MacroInfo(ident, version, params)
         n = self.info.cols
         self._intercept = np.zeros(n)
@@ -607,6 +638,8 @@ class MacroDriver:
             await self.regs.write_reg("FLAGS", flags)
             self.stats["computes"] += batch
             return codes.astype(np.int64), act.astype(bool), tmo.astype(bool)
+        if self.use_batch and info.batch_depth and batch > 1:
+            return await self._compute_queued(x_bits)
         from .regs import unpack_codes
         codes = np.zeros((batch, info.cols), dtype=np.int64)
         act = np.zeros((batch, info.cols), dtype=bool)
@@ -621,6 +654,34 @@ class MacroDriver:
             if flags & FLAG_TIMEOUT:  # TMO is all zero otherwise; skip the reads
                 tmo[k] = _words_to_bool(await self.regs.read_window("TMO", info.col_words),
                                         info.cols)
+        return codes, act, tmo
+
+    async def _compute_queued(self, x_bits: np.ndarray):
+        """:meth:`_compute_bits` through the hardware queue: per chunk of up to BATCH_CAPS.DEPTH
+        vectors, the inputs in one block of BATCH_IN writes, one COMPUTE_BATCH, one completion,
+        the results in one block of BATCH_OUT reads."""
+        info = self._need_open()
+        batch = x_bits.shape[0]
+        rw, cw = info.result_words, info.code_words
+        codes = np.zeros((batch, info.cols), dtype=np.int64)
+        act = np.zeros((batch, info.cols), dtype=bool)
+        tmo = np.zeros((batch, info.cols), dtype=bool)
+        in_addr, out_addr = reg("BATCH_IN").offset, reg("BATCH_OUT").offset
+        for start in range(0, batch, info.batch_depth):
+            chunk = x_bits[start:start + info.batch_depth]
+            n = chunk.shape[0]
+            await self.regs.write_fifo(in_addr, _rows_to_words(chunk, info.row_words).ravel().tolist())
+            level = await self.regs.read_fields("BATCH_STATUS")
+            if level["IN_LEVEL"] != n or level["IN_WORDS"]:
+                raise MacroError(f"batch input queue holds {level['IN_LEVEL']} vectors and "
+                                 f"{level['IN_WORDS']} words after {n} were queued (left over from an "
+                                 "interrupted batch?); call soft_reset()")
+            await self._command(OP_COMPUTE_BATCH, what=f"COMPUTE_BATCH of {n}")
+            self.stats["computes"] += n
+            words = np.array(await self.regs.read_fifo(out_addr, n * rw), dtype=np.uint32).reshape(n, rw)
+            codes[start:start + n] = _unpack_code_rows(words[:, :cw], info.code_field_bits, info.cols)
+            act[start:start + n] = _words_to_bool_rows(words[:, cw:cw + info.col_words], info.cols)
+            tmo[start:start + n] = _words_to_bool_rows(words[:, cw + info.col_words:], info.cols)
         return codes, act, tmo
 
     def _dot_from_codes(self, codes: np.ndarray, cols: slice) -> np.ndarray:

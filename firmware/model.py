@@ -36,8 +36,8 @@ import numpy as np
 
 from macro_spec.params import BUS_DATA_BITS, MacroParams
 from macro_spec.regmap import (
-    ADDR_BITS, FLAG_DONE, FLAG_BAD_CMD, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
-    OP_COMPUTE, OP_NAMES, OP_READ_ROW, OP_WRITE_ROW, REGISTERS, Register, reg,
+    ADDR_BITS, FLAG_DONE, FLAG_BAD_CMD, FLAG_QUEUE, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
+    OP_COMPUTE, OP_COMPUTE_BATCH, OP_NAMES, OP_READ_ROW, OP_WRITE_ROW, REGISTERS, Register, reg,
 )
 from rtl.reference import tdc_codes
 
@@ -66,6 +66,17 @@ def _words_to_bits_np(words: list[int], n_bits: int) -> np.ndarray:
     """Inverse of :func:`_bits_to_words_np`."""
     raw = b"".join(int(w).to_bytes(4, "little") for w in words)
     return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")[:n_bits].astype(bool)
+
+
+def _result_words(p: MacroParams, codes: np.ndarray, act: np.ndarray, tmo: np.ndarray) -> list[int]:
+    """BATCH_OUT words of a batch: per vector the CODE words, the ACT words, the TMO words."""
+    from .regs import pack_codes
+
+    out: list[int] = []
+    for c, a, t in zip(codes, act, tmo):
+        out += pack_codes(c, p.code_field_bits, p.code_words)
+        out += _bits_to_words_np(a, p.col_words) + _bits_to_words_np(t, p.col_words)
+    return out
 
 
 class FastMacroModel(RegisterAccess):
@@ -149,6 +160,11 @@ class FastMacroModel(RegisterAccess):
         self._act = [0] * p.col_words
         self._tmo = [0] * p.col_words
         self._code = [0] * p.code_words
+        # Batch queues (the RTL's BatchQueue sits under the same reset inserter).
+        self._batch_in: list[list[int]] = []   # complete input vectors, as X words
+        self._batch_partial: list[int] = []     # words of the vector being received
+        self._batch_out: list[int] = []         # result words of the last batch
+        self._batch_out_pos = 0                  # words of it already popped
 
     def _get(self, name: str, field: str | None = None, index: int = 0) -> int:
         """Value of an RW register (or one of its fields) as stored."""
@@ -193,8 +209,10 @@ class FastMacroModel(RegisterAccess):
             return self._rw[word]
         if r.access == "WO":
             return 0
-        if r.name in ("ID", "VERSION", "CAPS"):
+        if r.const:
             return r.reset_value(self.params)
+        if r.name == "BATCH_OUT":
+            return self._pop_result()
         value = self._ro_value(r.name, i)
         keep = 0
         for f in r.fields:
@@ -215,6 +233,14 @@ class FastMacroModel(RegisterAccess):
                     | ws.field("FAILED").insert(int(any(self._fail_mask))))
         if name == "RETRY_TOTAL":
             return self._retry_total
+        if name == "BATCH_STATUS":
+            rw = self.params.result_words
+            out_words = len(self._batch_out) - self._batch_out_pos
+            bs = reg("BATCH_STATUS")
+            return (bs.field("IN_LEVEL").insert(len(self._batch_in))
+                    | bs.field("IN_WORDS").insert(len(self._batch_partial))
+                    | bs.field("OUT_LEVEL").insert(-(-out_words // rw))
+                    | bs.field("OUT_WORD").insert(self._batch_out_pos % rw if out_words else 0))
         window = {"RDATA": self._rdata, "FAIL_MASK": self._fail_mask, "ACT": self._act,
                   "TMO": self._tmo, "CODE": self._code}
         if name in window:
@@ -234,6 +260,8 @@ class FastMacroModel(RegisterAccess):
             self._flags &= ~value
         elif r.name == "CMD":
             self._command(value)
+        elif r.name == "BATCH_IN":
+            self._push_input(value)
         elif r.name == "SOFT_RESET":
             # Nothing is ever running in the model, so nothing is aborted (no ABORTED flag);
             # the sequencers' registers are reset as in the RTL.
@@ -241,6 +269,26 @@ class FastMacroModel(RegisterAccess):
                 self._reset_sequencers()
         else:  # pragma: no cover - a new WO register in the map
             raise AssertionError(f"model does not implement write-only register {r.name}")
+
+    def _push_input(self, word: int) -> None:
+        """BATCH_IN: append a word; a full queue drops it and sets FLAGS.QUEUE."""
+        p = self.params
+        if len(self._batch_in) == p.batch_depth:
+            self._flags |= FLAG_QUEUE
+            return
+        self._batch_partial.append(word)
+        if len(self._batch_partial) == p.row_words:
+            self._batch_in.append(self._batch_partial)
+            self._batch_partial = []
+
+    def _pop_result(self) -> int:
+        """BATCH_OUT: the next result word; an empty queue reads 0 and sets FLAGS.QUEUE."""
+        if self._batch_out_pos == len(self._batch_out):
+            self._flags |= FLAG_QUEUE
+            return 0
+        word = self._batch_out[self._batch_out_pos]
+        self._batch_out_pos += 1
+        return word
 
     async def read(self, addr: int) -> int:
         """Read one word; see :meth:`read_sync`."""
@@ -260,10 +308,16 @@ class FastMacroModel(RegisterAccess):
         if op not in OP_NAMES or (op in (OP_WRITE_ROW, OP_READ_ROW) and row >= self.params.rows):
             self._flags |= FLAG_BAD_CMD
             return
+        if op == OP_COMPUTE_BATCH and (not self._batch_in or self._batch_partial):
+            # Nothing complete to run, or a vector half received: refused as a bad command.
+            self._flags |= FLAG_BAD_CMD
+            return
         self._last_op = op
         if op == OP_COMPUTE:
             x = _words_to_bits_np(self._rw_window("X"), self.params.rows)
             self._compute(x[None, :])
+        elif op == OP_COMPUTE_BATCH:
+            self._compute_queue()
         elif op == OP_WRITE_ROW:
             self._write_row(row)
         else:
@@ -319,6 +373,15 @@ class FastMacroModel(RegisterAccess):
             if tmo.any():
                 self._flags |= FLAG_TIMEOUT
         return codes, act, tmo
+
+    def _compute_queue(self) -> None:
+        """COMPUTE_BATCH: every queued vector, in order; the result queue holds their results."""
+        p = self.params
+        x = np.stack([_words_to_bits_np(w, p.rows) for w in self._batch_in])
+        self._batch_in = []
+        codes, act, tmo = self._compute(x)
+        self._batch_out = _result_words(p, codes, act, tmo)
+        self._batch_out_pos = 0
 
     def _sense(self, row: int, side: int) -> np.ndarray:
         """One sense pulse, with the stale-read rule of docs/timing.md."""

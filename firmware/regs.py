@@ -116,6 +116,15 @@ class RegisterAccess(abc.ABC):
         for i, v in enumerate(values):
             await self.write(addr + 4 * i, v)
 
+    async def read_fifo(self, addr: int, n: int) -> list[int]:
+        """Read the word at ``addr`` ``n`` times (a queue register that pops on every read)."""
+        return [await self.read(addr) for _ in range(n)]
+
+    async def write_fifo(self, addr: int, values: Iterable[int]) -> None:
+        """Write every value to the same address ``addr``, in order (a queue register)."""
+        for v in values:
+            await self.write(addr, v)
+
     # ---- by name ----
 
     async def read_reg(self, name: str, index: int = 0) -> int:

@@ -19,11 +19,13 @@ COLS_RANGE = (8, 128)
 TDC_BITS_RANGE = (4, 16)
 #: Inclusive limits of the comparator synchroniser depth.
 SYNC_STAGES_RANGE = (2, 4)
+#: Inclusive limits of the batch queue depth (input vectors per COMPUTE_BATCH); 0 = no queue.
+BATCH_DEPTH_RANGE = (0, 255)
 
 #: Identification word in the ID register ("MCIM" in ASCII).
 MACRO_ID = 0x4D43494D
 #: Register-map version; bump when a register changes meaning.
-MACRO_VERSION = 0x0001_0000
+MACRO_VERSION = 0x0001_0001
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> int:
@@ -49,6 +51,9 @@ class MacroParams:
         can narrow it further at run time (the ``paper`` preset uses 15, a 4-bit counter).
     sync_stages : int
         Flip-flops in each comparator synchroniser, 2 to 4.
+    batch_depth : int
+        Input vectors the batch queue holds (one COMPUTE_BATCH runs them all and raises one
+        completion), 0 to 255; 0 builds no queue (the smallest controller).
 
     Raises
     ------
@@ -62,12 +67,14 @@ class MacroParams:
     cols: int = 64
     tdc_bits: int = 8
     sync_stages: int = 2
+    batch_depth: int = 32
 
     def __post_init__(self):
         _check_int("rows", self.rows, *ROWS_RANGE)
         _check_int("cols", self.cols, *COLS_RANGE)
         _check_int("tdc_bits", self.tdc_bits, *TDC_BITS_RANGE)
         _check_int("sync_stages", self.sync_stages, *SYNC_STAGES_RANGE)
+        _check_int("batch_depth", self.batch_depth, *BATCH_DEPTH_RANGE)
 
     # ---- derived quantities (derived, never stored, so they cannot drift) ----
 
@@ -97,6 +104,11 @@ class MacroParams:
         return -(-self.cols // BUS_DATA_BITS)
 
     @property
+    def result_words(self) -> int:
+        """32-bit words of one batch result in BATCH_OUT: the CODE words, then ACT, then TMO."""
+        return self.code_words + 2 * self.col_words
+
+    @property
     def code_max(self) -> int:
         """Largest code the counter can hold."""
         return (1 << self.tdc_bits) - 1
@@ -108,11 +120,11 @@ class MacroParams:
     @classmethod
     def from_dict(cls, d: dict) -> "MacroParams":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        unknown = set(d) - {"rows", "cols", "tdc_bits", "sync_stages"}
+        unknown = set(d) - {"rows", "cols", "tdc_bits", "sync_stages", "batch_depth"}
         if unknown:
             raise ValueError(f"unknown macro parameter(s): {', '.join(sorted(unknown))}")
         return cls(**d)
 
     def key(self) -> str:
         """Short stable string naming this parameter set (build directories, caches)."""
-        return f"r{self.rows}_c{self.cols}_t{self.tdc_bits}_s{self.sync_stages}"
+        return f"r{self.rows}_c{self.cols}_t{self.tdc_bits}_s{self.sync_stages}_b{self.batch_depth}"

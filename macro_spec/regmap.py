@@ -11,6 +11,9 @@ Access types
 ``WO``   write-only command/strobe; reads return 0.
 ``W1C``  read, and write 1 to clear a bit.
 
+A register with ``pops`` set is a queue: every read that the bus accepts removes the word it
+returns (BATCH_OUT), so a master reads it repeatedly at the same address.
+
 Register arrays (``count`` not ``None``) occupy ``reserve`` words from their offset; the first
 ``count(params)`` of them exist for a given geometry, the rest of the window answers SLVERR.
 """
@@ -28,7 +31,9 @@ ACCESS_TYPES = ("RW", "RO", "WO", "W1C")
 OP_COMPUTE = 1
 OP_WRITE_ROW = 2
 OP_READ_ROW = 3
-OP_NAMES = {OP_COMPUTE: "COMPUTE", OP_WRITE_ROW: "WRITE_ROW", OP_READ_ROW: "READ_ROW"}
+OP_COMPUTE_BATCH = 4
+OP_NAMES = {OP_COMPUTE: "COMPUTE", OP_WRITE_ROW: "WRITE_ROW", OP_READ_ROW: "READ_ROW",
+            OP_COMPUTE_BATCH: "COMPUTE_BATCH"}
 
 #: Bits of FLAGS and IRQ_EN (same layout).
 FLAG_DONE = 1 << 0
@@ -37,6 +42,7 @@ FLAG_BAD_CMD = 1 << 2
 FLAG_WRITE_FAIL = 1 << 3
 FLAG_TIMEOUT = 1 << 4
 FLAG_ABORTED = 1 << 5
+FLAG_QUEUE = 1 << 6
 
 
 @dataclass(frozen=True)
@@ -113,6 +119,8 @@ class Register:
         For a window: words of address space reserved (its maximum size).
     const : bool
         A read-only register whose value is its reset value for ever (ID, CAPS).
+    pops : bool
+        A read-only queue register: each accepted read removes the word it returned.
     """
 
     name: str
@@ -123,6 +131,7 @@ class Register:
     count: Callable[[MacroParams], int] | None = None
     reserve: int = 1
     const: bool = False
+    pops: bool = False
 
     def __post_init__(self):
         if self.access not in ACCESS_TYPES:
@@ -186,6 +195,8 @@ def _flag_fields(kind: str) -> tuple[Field, ...]:
         Field("WRITE_FAIL", 3, 1, f"{what}: a row write left bits unverified after all retries"),
         Field("TIMEOUT", 4, 1, f"{what}: a compute had columns that never fired before the timeout"),
         Field("ABORTED", 5, 1, f"{what}: a soft reset aborted a running command"),
+        Field("QUEUE", 6, 1, f"{what}: a BATCH_IN write found the input queue full, or a BATCH_OUT "
+                             "read found no result"),
     )
 
 
@@ -208,7 +219,8 @@ REGISTERS: tuple[Register, ...] = (
     Register("CTRL", 0x00C, "RW", "Control bits",
              (Field("VERIFY_EN", 0, 1, "read back and retry after each row write", 1),)),
     Register("CMD", 0x010, "WO", "Command: writing starts an operation (refused while busy)",
-             (Field("OP", 0, 3, "1 COMPUTE, 2 WRITE_ROW (from WDATA), 3 READ_ROW (into RDATA)"),
+             (Field("OP", 0, 3, "1 COMPUTE, 2 WRITE_ROW (from WDATA), 3 READ_ROW (into RDATA), "
+                                "4 COMPUTE_BATCH (every vector of the input queue)"),
               Field("ROW", 8, 7, "row to write or read"),
               Field("SIDE", 16, 1, "READ_ROW: 0 reads the A MTJs, 1 the B MTJs"))),
     Register("SOFT_RESET", 0x014, "WO", "Writing 1 aborts any command and returns the array pins to idle",
@@ -244,6 +256,23 @@ REGISTERS: tuple[Register, ...] = (
               Field("FAILED", 16, 1, "bits left unverified (see FAIL_MASK)"))),
     Register("RETRY_TOTAL", 0x04C, "RO", "Retry rounds since reset, all rows",
              (Field("COUNT", 0, 32, "retry rounds (wraps)"),)),
+    Register("BATCH_IN", 0x050, "WO",
+             "Input queue: each write appends one word of an input vector (X layout, ROW_WORDS words a vector); "
+             "refused (FLAGS.REFUSED) while busy, dropped with FLAGS.QUEUE when full",
+             (Field("BITS", 0, 32, "32 rows per word"),)),
+    Register("BATCH_OUT", 0x054, "RO",
+             "Result queue of the last COMPUTE_BATCH: each read pops the next word (per vector: CODE words, "
+             "ACT words, TMO words); reads 0 with FLAGS.QUEUE when empty, 0 with FLAGS.REFUSED while busy",
+             (Field("WORD", 0, 32, "next result word"),), pops=True),
+    Register("BATCH_STATUS", 0x058, "RO", "Fill levels of the batch queues",
+             (Field("IN_LEVEL", 0, 8, "complete input vectors queued"),
+              Field("IN_WORDS", 8, 3, "words of the next input vector received so far"),
+              Field("OUT_LEVEL", 16, 8, "results not yet read out completely"),
+              Field("OUT_WORD", 24, 7, "words of the current result already read"))),
+    Register("BATCH_CAPS", 0x05C, "RO", "Batch queue geometry of this instance",
+             (Field("DEPTH", 0, 8, "input vectors the queue holds (0: no batch mode)", lambda p: p.batch_depth),
+              Field("RESULT_WORDS", 8, 8, "BATCH_OUT words per result", lambda p: p.result_words)),
+             const=True),
     Register("X", 0x100, "RW", "Input vector, bit i = row i, 1 means +1",
              (Field("BITS", 0, 32, "32 rows per word"),), count=lambda p: p.row_words, reserve=4),
     Register("WDATA", 0x140, "RW", "Weights of the row to write, bit j = column j, 1 means +1",
@@ -304,6 +333,7 @@ def render_markdown(params: MacroParams | None = None) -> str:
         "",
         f"AXI4-Lite, {BUS_DATA_BITS}-bit data, {1 << ADDR_BITS} bytes of address space. "
         "An unmapped address, or a write to a read-only register, answers SLVERR. "
+        "A register marked *pops* is a queue: each read the bus accepts removes the word it returns. "
         f"Reset values and window sizes are shown for the default geometry "
         f"({p.rows} rows × {p.cols} columns, {p.tdc_bits}-bit TDC, {p.sync_stages}-stage synchroniser).",
         "",
@@ -312,7 +342,8 @@ def render_markdown(params: MacroParams | None = None) -> str:
     ]
     for r in REGISTERS:
         words = f"{r.words(p)} of {r.reserve}" if r.is_window else "1"
-        out.append(f"| `{r.offset:#05x}` | {r.name} | {r.access} | {words} | "
+        access = r.access + (", pops" if r.pops else "")
+        out.append(f"| `{r.offset:#05x}` | {r.name} | {access} | {words} | "
                    f"`{r.reset_value(p):#010x}` | {r.doc} |")
     out += ["", "## Fields", ""]
     for r in REGISTERS:

@@ -38,14 +38,15 @@ class RegPortSignature(wiring.Signature):
 
     A write is one cycle of ``w_stb`` with ``w_addr`` (word index), ``w_data`` and ``w_strb``;
     the register file answers ``w_err`` in the same cycle. A read is combinational: ``r_data``
-    and ``r_err`` follow ``r_addr``.
+    and ``r_err`` follow ``r_addr``; ``r_stb`` marks the cycle the bus takes the read (a queue
+    register pops then).
     """
 
     def __init__(self, word_addr_bits: int, data_bits: int = 32):
         super().__init__({
             "w_stb": Out(1), "w_addr": Out(word_addr_bits), "w_data": Out(data_bits),
             "w_strb": Out(data_bits // 8), "w_err": In(1),
-            "r_addr": Out(word_addr_bits), "r_data": In(data_bits), "r_err": In(1),
+            "r_stb": Out(1), "r_addr": Out(word_addr_bits), "r_data": In(data_bits), "r_err": In(1),
         })
 
 
@@ -122,7 +123,7 @@ class AxiLiteSlave(wiring.Component):
             with m.If(bus.bready):
                 m.d.sync += bus.bvalid.eq(0)
 
-        m.d.comb += regs.r_addr.eq(bus.araddr[2:])
+        m.d.comb += [regs.r_addr.eq(bus.araddr[2:]), regs.r_stb.eq(bus.arvalid & bus.arready)]
         with m.If(bus.arvalid & bus.arready):
             m.d.sync += [
                 bus.rvalid.eq(1),

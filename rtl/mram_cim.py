@@ -6,10 +6,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from macro_spec.params import MacroParams, BUS_DATA_BITS
-from macro_spec.regmap import (ADDR_BITS, OP_COMPUTE, OP_READ_ROW, OP_WRITE_ROW, reg)
+from macro_spec.regmap import (ADDR_BITS, OP_COMPUTE, OP_COMPUTE_BATCH, OP_READ_ROW, OP_WRITE_ROW, reg)
 
 from .array_port import ArraySignature
 from .axi_lite import AxiLiteSignature, AxiLiteSlave
+from .batch import BatchQueue
 from .compute_sequencer import ComputeSequencer
 from .regfile import RegFile
 from .write_sequencer import WriteSequencer
@@ -69,10 +70,17 @@ class MramCim(wiring.Component):
         seq = WriteSequencer(p)
         m.submodules.compute = ResetInserter(soft_reset)(comp)
         m.submodules.access = ResetInserter(soft_reset)(seq)
+        if p.batch_depth:
+            batch = BatchQueue(p)
+            m.submodules.batch = ResetInserter(soft_reset)(batch)
+            batch_active, batch_x, batch_can_start = batch.active, batch.x, batch.can_start
+        else:  # no queue: the batch registers answer as an empty, full queue
+            batch = None
+            batch_active, batch_x, batch_can_start = Const(0), Const(0, p.rows), Const(0)
 
         # Configuration from the register file.
         m.d.comb += [
-            comp.x_in.eq(Cat(*rf.rw_x)[:p.rows]),
+            comp.x_in.eq(Mux(batch_active, batch_x, Cat(*rf.rw_x)[:p.rows])),
             comp.window.eq(rf.rw_tdc_window[:16]),
             comp.timeout.eq(rf.rw_tdc_timeout[:16]),
             comp.step.eq(rf.rw_tdc_step[:8]),
@@ -99,17 +107,21 @@ class MramCim(wiring.Component):
 
         # Command decode: refuse while busy, reject unknown ops and rows out of range.
         busy = Signal()
-        m.d.comb += busy.eq(comp.busy | seq.busy)
+        m.d.comb += busy.eq(comp.busy | seq.busy | batch_active)
         op = _field("CMD", "OP", rf.wdata)
         row = _field("CMD", "ROW", rf.wdata)
-        refused, bad_cmd = Signal(), Signal()
+        refused, bad_cmd, cmd_compute = Signal(), Signal(), Signal()
         last_op = Signal(3)
         m.d.comb += [seq.cmd_row.eq(row), seq.cmd_side.eq(_field("CMD", "SIDE", rf.wdata))]
         with m.If(rf.wo_cmd & ~soft_reset):
             with m.If(busy):
                 m.d.comb += refused.eq(1)
             with m.Elif(op == OP_COMPUTE):
-                m.d.comb += comp.start.eq(1)
+                m.d.comb += cmd_compute.eq(1)
+                m.d.sync += last_op.eq(op)
+            with m.Elif((op == OP_COMPUTE_BATCH) & batch_can_start):
+                if batch is not None:
+                    m.d.comb += batch.start.eq(1)
                 m.d.sync += last_op.eq(op)
             with m.Elif(((op == OP_WRITE_ROW) | (op == OP_READ_ROW)) & (row < p.rows)):
                 m.d.comb += [seq.start_write.eq(op == OP_WRITE_ROW),
@@ -118,19 +130,41 @@ class MramCim(wiring.Component):
             with m.Else():
                 m.d.comb += bad_cmd.eq(1)
 
+        # Batch queue accesses: refused while busy (the queues belong to the running batch).
+        queue_refused, queue_error = Signal(), Signal()
+        pop_ok = Signal()
+        m.d.comb += [
+            queue_refused.eq((rf.wo_batch_in | rf.pop_batch_out) & busy & ~soft_reset),
+            pop_ok.eq(rf.pop_batch_out & ~busy),
+        ]
+        if batch is not None:
+            m.d.comb += [
+                batch.push.eq(rf.wo_batch_in & ~busy & ~soft_reset),
+                batch.push_data.eq(rf.wdata),
+                batch.pop.eq(pop_ok),
+                batch.comp_done.eq(comp.done),
+                comp.start.eq(cmd_compute | batch.comp_start),
+                queue_error.eq(batch.overflow | batch.underflow),
+            ]
+        else:
+            m.d.comb += [comp.start.eq(cmd_compute),
+                         queue_error.eq((rf.wo_batch_in & ~busy & ~soft_reset) | pop_ok)]
+
         # Sticky flags: an event in the same cycle as its clear wins, so none is lost.
-        flags = Signal(6)
-        events = Signal(6)
+        flags = Signal(7)
+        events = Signal(7)
+        batch_done = batch.done if batch is not None else 0
         m.d.comb += events.eq(Cat(
-            comp.done | seq.done,                 # DONE
-            refused,                              # REFUSED
+            (comp.done & ~batch_active) | seq.done | batch_done,   # DONE: once per command
+            refused | queue_refused,              # REFUSED
             bad_cmd,                              # BAD_CMD
             seq.write_done & seq.failed,          # WRITE_FAIL
-            comp.done & comp.any_timeout,         # TIMEOUT
+            comp.done & comp.any_timeout,         # TIMEOUT (any compute of a batch)
             soft_reset & busy,                    # ABORTED
+            queue_error,                          # QUEUE
         ))
-        m.d.sync += flags.eq((flags & ~rf.w1c_flags[:6]) | events)
-        m.d.comb += self.irq.eq((flags & rf.rw_irq_en[:6]).any())
+        m.d.sync += flags.eq((flags & ~rf.w1c_flags[:7]) | events)
+        m.d.comb += self.irq.eq((flags & rf.rw_irq_en[:7]).any())
 
         op_count = Signal(32)
         retry_total = Signal(32)
@@ -161,4 +195,16 @@ class MramCim(wiring.Component):
         packed = Cat(*(Cat(comp.codes[j], Const(0, p.code_field_bits - p.tdc_bits))
                        for j in range(p.cols)))
         words(packed, rf.ro_code)
+
+        status = reg("BATCH_STATUS")
+        if batch is not None:
+            pad = BUS_DATA_BITS * p.col_words
+            m.d.comb += batch.result.eq(Cat(packed, Const(0, BUS_DATA_BITS * p.code_words - len(packed)),
+                                            comp.act, Const(0, pad - p.cols), comp.tmo))
+            # A read refused while busy returns 0, like an empty queue.
+            m.d.comb += rf.ro_batch_out.eq(Mux(busy, 0, batch.out_word))
+            fields = {"IN_LEVEL": batch.in_level, "IN_WORDS": batch.in_words,
+                      "OUT_LEVEL": batch.out_level, "OUT_WORD": batch.out_word_index}
+            m.d.comb += rf.ro_batch_status.eq(
+                sum((v.as_unsigned() << status.field(k).lsb for k, v in fields.items()), Const(0, 32)))
         return m

@@ -24,7 +24,9 @@ class RegFile(wiring.Component):
     - ``ro_<name>``: In, the value a read-only or write-1-to-clear register reads back;
     - ``wo_<name>``: Out, a one-cycle strobe when a write-only register is written
       (its data is ``wdata``);
-    - ``w1c_<name>``: Out, for one cycle the bits a write asks to clear.
+    - ``w1c_<name>``: Out, for one cycle the bits a write asks to clear;
+    - ``pop_<name>``: Out, a one-cycle strobe when the bus takes a read of a queue register
+      (``pops``), the cycle its current value is returned.
 
     Constant registers (ID, VERSION, CAPS) read their reset value and need no port.
 
@@ -55,6 +57,8 @@ class RegFile(wiring.Component):
                 members["rw_" + _member(r)] = port.array(n) if r.is_window else port
             elif r.access == "RO":
                 members["ro_" + _member(r)] = In(32).array(n) if r.is_window else In(32)
+                if r.pops:
+                    members["pop_" + _member(r)] = Out(1)
             elif r.access == "WO":
                 members["wo_" + _member(r)] = Out(1)
             elif r.access == "W1C":
@@ -96,6 +100,11 @@ class RegFile(wiring.Component):
                     # Write-only registers read as zero.
             with m.Default():
                 m.d.comb += regs.r_err.eq(1)
+
+        # Queue registers pop when the bus takes the read.
+        for word, r, i in self._words():
+            if r.pops:
+                m.d.comb += port("pop_", r, i).eq(regs.r_stb & (regs.r_addr == word))
 
         # Writes: merge byte lanes into RW storage; strobe WO; pass W1C clear masks.
         # One address comparison per word, each register updated under its own condition:

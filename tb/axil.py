@@ -155,23 +155,39 @@ class LeanRegisterAccess(RegisterAccess):
         """Write one word; raises :class:`BusError` on an error response."""
         await self.write_block(addr, [value])
 
+    async def _reads(self, addrs: list[int]) -> list[int]:
+        res = await self.master.read_block(addrs)
+        self.transactions += len(addrs)
+        for a, (_, resp) in zip(addrs, res):
+            if resp:
+                raise BusError(a, resp, write=False)
+        return [d for d, _ in res]
+
+    async def _writes(self, addrs: list[int], values) -> None:
+        values = [check_word(v) for v in values]
+        resps = await self.master.write_block(addrs, values)
+        self.transactions += len(values)
+        for a, resp in zip(addrs, resps):
+            if resp:
+                raise BusError(a, resp, write=True)
+
     async def read_block(self, addr: int, n: int) -> list[int]:
         """Read ``n`` consecutive words in one pipelined burst of single reads."""
-        res = await self.master.read_block([addr + 4 * i for i in range(n)])
-        self.transactions += n
-        for i, (_, resp) in enumerate(res):
-            if resp:
-                raise BusError(addr + 4 * i, resp, write=False)
-        return [d for d, _ in res]
+        return await self._reads([addr + 4 * i for i in range(n)])
 
     async def write_block(self, addr: int, values) -> None:
         """Write consecutive words in one pipelined burst of single writes."""
-        values = [check_word(v) for v in values]
-        resps = await self.master.write_block([addr + 4 * i for i in range(len(values))], values)
-        self.transactions += len(values)
-        for i, resp in enumerate(resps):
-            if resp:
-                raise BusError(addr + 4 * i, resp, write=True)
+        values = list(values)
+        await self._writes([addr + 4 * i for i in range(len(values))], values)
+
+    async def read_fifo(self, addr: int, n: int) -> list[int]:
+        """Read the queue register at ``addr`` ``n`` times in one pipelined burst."""
+        return await self._reads([addr] * n)
+
+    async def write_fifo(self, addr: int, values) -> None:
+        """Write every value to the queue register at ``addr`` in one pipelined burst."""
+        values = list(values)
+        await self._writes([addr] * len(values), values)
 
     async def wait_irq(self, max_cycles: int) -> bool:
         """Wait until the interrupt pin is high (at most ``max_cycles``); True if it is."""

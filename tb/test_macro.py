@@ -10,9 +10,9 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, Timer
 
-from firmware.regs import BusError, bits_to_words
-from macro_spec.regmap import (FLAG_ABORTED, FLAG_BAD_CMD, FLAG_DONE, FLAG_REFUSED, FLAG_TIMEOUT,
-                               FLAG_WRITE_FAIL, OP_COMPUTE, REGISTERS, reg)
+from firmware.regs import BusError, bits_to_words, unpack_codes, words_to_bits
+from macro_spec.regmap import (FLAG_ABORTED, FLAG_BAD_CMD, FLAG_DONE, FLAG_QUEUE, FLAG_REFUSED, FLAG_TIMEOUT,
+                               FLAG_WRITE_FAIL, OP_COMPUTE, OP_COMPUTE_BATCH, REGISTERS, reg)
 
 from .env import MacroTB, load_config
 from .macro_ops import cmd_word, compute, read_row, wait_done, write_row
@@ -535,3 +535,109 @@ async def register_bit_bash(dut):
             else:
                 raise AssertionError(f"write to read-only {r.name} was accepted")
             assert await tb.regs.read(r.address()) == before, f"read-only {r.name} changed"
+
+
+@cocotb.test()
+async def batch_queue(dut):
+    """COMPUTE_BATCH: queued vectors run in order with one completion, results pop in order.
+
+    Every result is scoreboarded; pushes and pops while busy are refused without effect; DONE
+    comes once, at the end; a full queue drops a push with QUEUE; an empty or half-filled queue
+    makes COMPUTE_BATCH a bad command; a soft reset mid-batch aborts it and empties both queues.
+    """
+    tb = await _tb(dut)
+    p = tb.params
+    depth, rw = p.batch_depth, p.result_words
+    bi, bo = reg("BATCH_IN").offset, reg("BATCH_OUT").offset
+    rng = np.random.default_rng(tb.seed)
+    tb.program_ideal(rng.choice([-1, 1], size=(p.rows, p.cols)))
+    assert await tb.regs.read_fields("BATCH_CAPS") == {"DEPTH": depth, "RESULT_WORDS": rw}
+
+    async def flags_now(clear=True):
+        f = await tb.regs.read_reg("FLAGS")
+        if clear:
+            await tb.regs.write_reg("FLAGS", f)
+        return f
+
+    async def push(x):
+        await tb.regs.write_fifo(bi, [w for v in x for w in bits_to_words(v, p.row_words)])
+
+    # Nothing queued: a bad command; popping an empty queue reads 0 and flags QUEUE.
+    await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
+    assert await tb.regs.read(bo) == 0
+    assert await flags_now() == FLAG_BAD_CMD | FLAG_QUEUE
+    for n in (depth, 3, 1):
+        x = rng.integers(0, 2, size=(n, p.rows)).astype(bool)
+        await push(x)
+        assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": n, "IN_WORDS": 0, "OUT_LEVEL": 0, "OUT_WORD": 0}
+        evals, ops = len(tb.adapter.log.evaluations), await tb.regs.read_reg("OP_COUNT")
+        await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
+        if n == depth:
+            # Queue accesses while busy (a long batch: still in its first compute) are refused
+            # and change nothing.
+            await tb.regs.write(bi, 0xFFFFFFFF)
+            assert await tb.regs.read(bo) == 0
+        polls = 0
+        while True:
+            # FLAGS first: DONE seen while STATUS, read later, still says busy came too early.
+            early = await tb.regs.read_reg("FLAGS")
+            if not (await tb.regs.read_reg("STATUS")) & 1:
+                break
+            polls += 1
+            assert not early & FLAG_DONE, "DONE before the batch ended"
+        assert n == 1 or polls > 0
+        flags = await flags_now()
+        assert flags & FLAG_DONE and not flags & (FLAG_BAD_CMD | FLAG_QUEUE)
+        assert bool(flags & FLAG_REFUSED) == (n == depth)
+        assert len(tb.adapter.log.evaluations) == evals + n
+        assert await tb.regs.read_reg("OP_COUNT") == ops + n
+        assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": 0, "IN_WORDS": 0, "OUT_LEVEL": n, "OUT_WORD": 0}
+        assert (await tb.regs.read_fields("STATUS"))["LAST_OP"] == OP_COMPUTE_BATCH
+        words = await tb.regs.read_fifo(bo, n * rw)
+        for k in range(n):
+            rec = words[k * rw:(k + 1) * rw]
+            codes = np.array(unpack_codes(rec[:p.code_words], p.code_field_bits, p.cols))
+            act = np.array(words_to_bits(rec[p.code_words:p.code_words + p.col_words], p.cols), bool)
+            tmo = np.array(words_to_bits(rec[p.code_words + p.col_words:], p.cols), bool)
+            assert (tb.adapter.log.evaluations[evals + k].x_bits == x[k]).all(), f"vector {k} out of order"
+            tb.scoreboard.check(codes, act, tmo)
+        # The CODE registers show the batch's last result, as after a single COMPUTE.
+        assert await tb.regs.read_window("CODE", p.code_words) == words[(n - 1) * rw:(n - 1) * rw + p.code_words]
+        assert await tb.regs.read(bo) == 0 and await flags_now() == FLAG_QUEUE
+
+    # A full queue drops a push; a half-received vector makes COMPUTE_BATCH a bad command.
+    await push(rng.integers(0, 2, size=(depth, p.rows)).astype(bool))
+    await tb.regs.write(bi, 1)
+    assert await flags_now() == FLAG_QUEUE
+    assert (await tb.regs.read_fields("BATCH_STATUS"))["IN_LEVEL"] == depth
+    await tb.regs.write_reg("SOFT_RESET", 1)
+    assert await tb.regs.read_reg("BATCH_STATUS") == 0
+    if p.row_words > 1:
+        await tb.regs.write(bi, 1)
+        assert (await tb.regs.read_fields("BATCH_STATUS"))["IN_WORDS"] == 1
+        await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
+        assert await flags_now() == FLAG_BAD_CMD
+        await tb.regs.write_reg("SOFT_RESET", 1)
+
+    # Soft reset in the middle of a batch: aborted, queues empty, pins idle; then a batch works.
+    await push(rng.integers(0, 2, size=(depth, p.rows)).astype(bool))
+    evals = len(tb.adapter.log.evaluations)
+    await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
+    while len(tb.adapter.log.evaluations) < evals + min(2, depth):
+        await ClockCycles(dut.clk, 5)
+    await tb.regs.write_reg("SOFT_RESET", 1)
+    assert int(dut.array__evaluate.value) == 0
+    assert (await tb.regs.read_reg("STATUS")) & 1 == 0
+    assert await tb.regs.read_reg("BATCH_STATUS") == 0
+    assert await flags_now() & FLAG_ABORTED
+    tb.scoreboard._next = len(tb.adapter.log.evaluations)
+    x = rng.integers(0, 2, size=(2, p.rows)).astype(bool)
+    await push(x)
+    await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
+    assert (await wait_done(tb.regs)) & FLAG_DONE
+    words = await tb.regs.read_fifo(bo, 2 * rw)
+    for k in range(2):
+        rec = words[k * rw:(k + 1) * rw]
+        tb.scoreboard.check(np.array(unpack_codes(rec[:p.code_words], p.code_field_bits, p.cols)),
+                            np.array(words_to_bits(rec[p.code_words:p.code_words + p.col_words], p.cols), bool),
+                            np.array(words_to_bits(rec[p.code_words + p.col_words:], p.cols), bool))

@@ -70,7 +70,8 @@ def test_serial_backend_with_sync_driver():
     """The serial backend never suspends, so the synchronous driver runs on it."""
     p = MacroParams()
     board = FakeBoard({reg("ID").address(): reg("ID").reset_value(p), reg("VERSION").address(): reg("VERSION").reset_value(p),
-                       reg("CAPS").address(): reg("CAPS").reset_value(p), reg("FLAGS").address(): 0})
+                       reg("CAPS").address(): reg("CAPS").reset_value(p), reg("FLAGS").address(): 0,
+                       reg("BATCH_CAPS").address(): reg("BATCH_CAPS").reset_value(p)})
     regs = SerialRegisterAccess(board)
     info = SyncMacroDriver(regs).open()
     assert (info.rows, info.cols) == (64, 64)

@@ -45,6 +45,14 @@ def test_program_timeout_soft_reset(sim):
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("params", [DEFAULT, MacroParams(rows=24, cols=40, tdc_bits=10, batch_depth=5)],
+                         ids=["64x64", "24x40"])
+def test_batch_queue(sim, params):
+    """COMPUTE_BATCH through the shim: order, one completion, refusals, overflow, abort."""
+    _run(sim, params, "batch_queue", shim=True, preset="paper", seed=8)
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
 def test_register_bit_bash(sim):
     _run(sim, DEFAULT, "register_bit_bash", preset="ideal")
 

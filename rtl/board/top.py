@@ -76,7 +76,7 @@ class BoardTop(wiring.Component):
     def __init__(self, params: MacroParams | None = None, *, clk_hz: int = 12_000_000, baud: int = 115200,
                  base_cycles: int | None = None, cycles_per_mismatch: int = 1, jitter_bits: int = 0):
         if params is None:
-            params = MacroParams()
+            params = MacroParams(batch_depth=0)  # see rtl.board.fpga.BUILDS
         if not isinstance(params, MacroParams):
             raise TypeError(f"params must be a MacroParams, not {params!r}")
         self.params = params
