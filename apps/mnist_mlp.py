@@ -376,12 +376,13 @@ def retune(weights: MlpWeights, x, hw: dict) -> MlpWeights:
 
 def run_on_cosim(weights: MlpWeights, x, *, sim: str = "verilator", preset: str = "paper", seed: int = 0,
                  calibrate: bool = True, code_line=None, chunk: int | None = None, params=None,
-                 progress_file=None, output_dither: int = 1) -> dict:
+                 progress_file=None, output_dither: int = 1, results_tag: str = "") -> dict:
     """:func:`mlp_job` on the co-simulated RTL (one array, every compute over AXI4-Lite).
 
     Same arguments as :func:`run_on_model` (one array only); the job runs in a simulator
     process through :func:`firmware.cosim.run_job`. ``progress_file``, if given, is rewritten
     with ``"<digits done> <digits>"`` as the simulation goes (for a progress bar).
+    ``results_tag`` keeps the results files of simultaneous runs (shards) apart.
     """
     from analog_models.config import preset as make_preset
     from firmware.cosim import run_job
@@ -396,7 +397,8 @@ def run_on_cosim(weights: MlpWeights, x, *, sim: str = "verilator", preset: str 
                    progress_file=str(progress_file) if progress_file else None,
                    output_dither=int(output_dither),
                    code_line=[float(v) for v in code_line] if code_line is not None else None)
-    out = run_job("apps.mnist_mlp:cosim_mlp_job", sim=sim, params=params, preset=preset, seed=seed, arrays=arrays, options=options)
+    out = run_job("apps.mnist_mlp:cosim_mlp_job", sim=sim, params=params, preset=preset, seed=seed, arrays=arrays,
+                  options=options, results_tag=results_tag)
     for k in ("write_failures", "timeouts"):
         out[k] = int(out[k])
     out["calibration_rms"] = float(out["calibration_rms"])

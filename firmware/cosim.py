@@ -42,7 +42,7 @@ ENTRY_MODULE = "firmware.cosim_entry"
 
 
 def run_job(job: str, *, sim: str, params, preset: str, seed: int, arrays: dict, options: dict | None = None,
-            waves: bool = False, faults: dict | None = None) -> dict:
+            waves: bool = False, faults: dict | None = None, results_tag: str = "") -> dict:
     """Run a firmware job against the co-simulated RTL and return its result arrays.
 
     The inputs travel to the simulator process as ``.npy`` files in a temporary folder and the
@@ -65,6 +65,9 @@ def run_job(job: str, *, sim: str, params, preset: str, seed: int, arrays: dict,
         Leave an FST in the build folder.
     faults : dict, optional
         Explicit array faults (see :func:`tb.env.fault_map_from_json`).
+    results_tag : str
+        Suffix of the JUnit results file in the build folder, so that jobs running at the same
+        time on the same build (shards) keep apart.
 
     Raises
     ------
@@ -89,7 +92,7 @@ def run_job(job: str, *, sim: str, params, preset: str, seed: int, arrays: dict,
         # The comparator-edge shim is the fast path; waves come from the plain top level,
         # whose signal names the committed GTKWave save file uses.
         tests, failed, results = run(sim, params, ENTRY_MODULE, testcase="firmware_job", config=config,
-                                     waves=waves, results_name=f"results_job_{job}", shim=not waves)
+                                     waves=waves, results_name=f"results_job_{job}{results_tag}", shim=not waves)
         out = tmp / "result.npz"
         if failed or not tests or not out.exists():
             err = tmp / "error.txt"

@@ -28,7 +28,7 @@ def _int(name: str, text: str) -> int:
 
 
 def _params(args) -> MacroParams:
-    values = {k: _int(k.upper(), getattr(args, k)) for k in ("rows", "cols", "tdc_bits", "sync_stages")}
+    values = {k: _int(k.upper(), getattr(args, k)) for k in ("rows", "cols", "tdc_bits", "sync_stages", "batch_depth")}
     try:
         return MacroParams(**values)
     except (TypeError, ValueError) as e:
@@ -40,6 +40,7 @@ def _add_params(p):
     p.add_argument("--cols", default="64", help="columns, 8..128 (default 64)")
     p.add_argument("--tdc-bits", default="8", help="TDC counter width, 4..16 (default 8)")
     p.add_argument("--sync-stages", default="2", help="comparator synchroniser depth, 2..4 (default 2)")
+    p.add_argument("--batch-depth", default="32", help="batch queue depth in input vectors, 0..255 (0: no queue; default 32)")
 
 
 def main(argv=None) -> int:
