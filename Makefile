@@ -1,6 +1,7 @@
 # The project's commands. Every target that needs Python creates .venv first.
-# Variables: ROWS, COLS, TDC_BITS, SYNC_STAGES (Verilog parameters), SIM (icarus|verilator),
-# TEST (cocotb test name), WAVES=1 (dump FST).
+# Variables: ROWS, COLS, TDC_BITS, SYNC_STAGES, BATCH_DEPTH (Verilog parameters),
+# SIM (icarus|verilator), TEST (cocotb test name), WAVES=1 (dump FST), FULL=1 (make bench: the
+# 10,000-digit co-simulation too).
 
 PYTHON ?= python3
 VENV   := .venv
@@ -12,6 +13,8 @@ ROWS        ?= 64
 COLS        ?= 64
 TDC_BITS    ?= 8
 SYNC_STAGES ?= 2
+BATCH_DEPTH ?= 32
+FULL        ?= 0
 SIM         ?= icarus
 TEST        ?=
 WAVES       ?= 0
@@ -21,7 +24,7 @@ WAVES       ?= 0
 help:
 	@echo "make demo          run the main job (end-to-end macro demonstration)"
 	@echo "make test          run the whole test suite (JUnit report in build/test-results.xml)"
-	@echo "make verilog       write build/rtl/mram_cim.v (ROWS= COLS= TDC_BITS= SYNC_STAGES=)"
+	@echo "make verilog       write build/rtl/mram_cim.v (ROWS= COLS= TDC_BITS= SYNC_STAGES= BATCH_DEPTH=)"
 	@echo "make lint          verilator --lint-only -Wall and iverilog -g2005 on the generated Verilog"
 	@echo "make docs          regenerate docs/registers.md and the C header"
 	@echo "make sim           cocotb smoke test or TEST=name on SIM=icarus|verilator (WAVES=1 for an FST)"
@@ -51,10 +54,10 @@ demo: $(STAMP) check-iverilog
 	$(PY) -m apps.demo
 
 verilog: $(STAMP)
-	$(PY) -m rtl verilog --rows '$(ROWS)' --cols '$(COLS)' --tdc-bits '$(TDC_BITS)' --sync-stages '$(SYNC_STAGES)' --out $(BUILD)/rtl/mram_cim.v
+	$(PY) -m rtl verilog --rows '$(ROWS)' --cols '$(COLS)' --tdc-bits '$(TDC_BITS)' --sync-stages '$(SYNC_STAGES)' --batch-depth '$(BATCH_DEPTH)' --out $(BUILD)/rtl/mram_cim.v
 
 lint: $(STAMP) check-iverilog
-	$(PY) -m rtl lint --rows '$(ROWS)' --cols '$(COLS)' --tdc-bits '$(TDC_BITS)' --sync-stages '$(SYNC_STAGES)'
+	$(PY) -m rtl lint --rows '$(ROWS)' --cols '$(COLS)' --tdc-bits '$(TDC_BITS)' --sync-stages '$(SYNC_STAGES)' --batch-depth '$(BATCH_DEPTH)'
 
 docs: $(STAMP)
 	$(PY) -m rtl docs
@@ -71,13 +74,28 @@ characterize: $(STAMP)
 clean:
 	rm -rf $(BUILD)
 
-# Retrains the MNIST two-layer perceptron (numpy only, ~3 min each on 2 cores): the plain weights and
-# the weights trained with the macro's error model (noise sigmas = residual dot errors measured on the
-# paper preset after calibration and retuning). Each JSON beside the .npz records its command and seed.
-.PHONY: train
-train: $(STAMP)
+# Retrains every shipped weight file; each JSON beside an .npz records its command and seed.
+# train-mlp: the MNIST two-layer perceptron (numpy only, ~3 min each on 2 cores), plain and trained
+# with the macro's error model (noise sigmas = residual dot errors measured on the paper preset after
+# calibration and retuning). train-vgg8 (~35 min, one thread) and train-face (~10 min) need torch,
+# the optional extra 'train' (a CPU build; installed here on first use).
+.PHONY: train train-mlp train-vgg8 train-face torch
+train: train-mlp train-vgg8 train-face
+
+train-mlp: $(STAMP)
 	$(PY) -m apps.mnist_mlp train --hidden 256 --epochs 20 --seed 0
 	$(PY) -m apps.mnist_mlp train --hidden 256 --epochs 20 --seed 0 --noise1 8 --noise2 6 --out apps/weights/mnist_mlp_noise.npz
+
+torch: $(STAMP)
+	@$(PY) -c 'import torch' 2>/dev/null || $(PY) -m pip install --quiet -e '.[train]'
+
+train-vgg8: torch
+	OMP_NUM_THREADS=1 $(PY) -m apps.vgg8 train --out $(BUILD)/vgg8/vgg8_v1.npz --seed 0 --epochs 10 --lr 3e-3 --noise-sigma 5 --label-smoothing 0.1 --threads 1
+	$(PY) -m apps.vgg8 compact $(BUILD)/vgg8/vgg8_v1.npz apps/weights/vgg8.npz
+
+train-face: torch
+	$(PY) -m apps.face train --out $(BUILD)/face/face_s0.npz --seed 0 --epochs 30
+	$(PY) -m apps.vgg8 compact $(BUILD)/face/face_s0.npz apps/weights/face.npz --net face
 
 # Every experiment of the paper (error model, MLP, VGG-8, face detection, sweeps) into
 # build/paper/ (results.json, REPORT.md, PNGs). Needs the co-simulation for the short error run;
@@ -107,7 +125,7 @@ fpga-bitstream: $(FPGA_STAMP)
 
 .PHONY: bench
 bench: $(STAMP) check-iverilog
-	$(PY) -m tb.bench
+	$(PY) -m tb.bench --full '$(FULL)'
 
 .PHONY: stress
 stress: $(STAMP) check-iverilog

@@ -50,7 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .vgg8 import batchnorm, conv_weight_matrix, im2col, maxpool2, sign, torch_layers
+from .vgg8 import (batchnorm, binary_matrices, binary_vgg_torch, clamp_latent, conv_weight_matrix, im2col, maxpool2,
+                   require_torch, sign)
 
 WEIGHTS_PATH = Path(__file__).with_name("weights") / "face.npz"
 BUILD_DIR = Path("build") / "face"
@@ -217,11 +218,7 @@ def forward(p: dict, windows: np.ndarray, macro: MacroLayer | None = None, batch
 
 
 def _with_binary(p: dict) -> dict:
-    p = dict(p)
-    for name, *_ in BINARY_CONVS:
-        p[f"{name}.wbin"] = conv_weight_matrix(sign(p[f"{name}.weight"]))
-    p["fc9.wbin"] = np.ascontiguousarray(sign(p["fc9.weight"]).T)
-    return p
+    return binary_matrices(p, [name for name, *_ in BINARY_CONVS], "fc9")
 
 
 def load_weights(path=WEIGHTS_PATH) -> dict:
@@ -258,48 +255,15 @@ def evaluate(p: dict | None = None, backend: str = "macro", seed: int = 0, data_
 # ---------------------------------------------------------------------- training
 
 def _build_torch(noise_sigma: float):
-    import torch.nn as nn
-    import torch.nn.functional as F
-    SignSTE, BinConv, BinLinear = torch_layers(noise_sigma)
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Module()
-            self.conv1.conv = nn.Conv2d(1, 16, 3, padding=1, bias=False)
-            self.conv1.bn = nn.BatchNorm2d(16)
-            self.blocks = nn.ModuleDict()
-            for name, cin, cout, _pool in BINARY_CONVS:
-                m = nn.Module()
-                m.conv = BinConv(cin, cout, 3, bias=False)
-                m.bn = nn.BatchNorm2d(cout)
-                self.blocks[name] = m
-            self.fc9 = nn.Module()
-            self.fc9.fc = BinLinear(FC9_IN, FC9_OUT, bias=False)
-            self.fc9.bn = nn.BatchNorm1d(FC9_OUT)
-            self.fc10 = nn.Linear(FC9_OUT, 2)
-
-        def forward(self, x):
-            h = SignSTE.apply(self.conv1.bn(self.conv1.conv(x)))
-            for name, _cin, _cout, pool in BINARY_CONVS:
-                m = self.blocks[name]
-                d = m.conv(h)
-                if pool:
-                    d = F.max_pool2d(d, 2)
-                h = SignSTE.apply(m.bn(d))
-            h = SignSTE.apply(self.fc9.bn(self.fc9.fc(h.flatten(1))))
-            return self.fc10(h)
-
-    return Net()
+    """The torch face net (same names as the numpy parameters after :func:`apps.vgg8.export`)."""
+    return binary_vgg_torch(noise_sigma, 16, BINARY_CONVS, False, "fc9", FC9_IN, FC9_OUT, "fc10", 2)
 
 
 def train(out: Path, seed: int, epochs: int, lr: float, noise_sigma: float, threads: int) -> dict:
     """Adam + one-cycle schedule on random 24 x 24 crops and flips; faces weighted up to balance."""
-    try:
-        import torch
-        import torch.nn.functional as F
-    except ImportError:
-        raise SystemExit("error: training needs torch: .venv/bin/pip install torch==2.13.0") from None
+    torch = require_torch()
+    import torch.nn.functional as F
+
     from .vgg8 import export
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
@@ -335,10 +299,7 @@ def train(out: Path, seed: int, epochs: int, lr: float, noise_sigma: float, thre
             loss.backward()
             opt.step()
             sched.step()
-            with torch.no_grad():
-                for m in net.modules():
-                    if type(m).__name__ in ("BinConv", "BinLinear"):
-                        m.weight.clamp_(-1, 1)
+            clamp_latent(net)
         net.eval()
         p = _with_binary(export(net))
         acc = float(((forward(p, xte) >= 0) == yte).mean())
@@ -421,6 +382,7 @@ def detection_picture(p: dict, out: Path, top: int = 3, macro: MacroLayer | None
 
 
 def main(argv=None) -> int:
+    """The command line: ``train``, ``eval`` and ``detect`` (see the module docstring)."""
     ap = OneLineArgumentParser(prog="python -m apps.face", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")

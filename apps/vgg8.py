@@ -27,11 +27,17 @@ by a sample of the measured error model P(estimate | true dot) (:mod:`apps.error
 the estimates are summed. The padding of a short last tile is accounted for as the driver does
 it (its exact dot is added before sampling and removed after).
 
-Commands::
+Training and selection: the last 5,000 MNIST training digits (55,000..59,999) are held out
+as a fixed validation split; the net trains on the first 55,000 with one Adam one-cycle run,
+and the epoch with the highest validation accuracy is kept (:func:`train`). The 10,000 test
+digits are used once, by ``eval`` on the chosen weights (``apps/weights/vgg8.json`` records
+the run, its per-epoch validation log and the final test accuracies).
 
-    python -m apps.vgg8 train --out build/vgg8/vgg8_s0.npz --seed 0 --epochs 4       (see vgg8.json
-    python -m apps.vgg8 train --init ... (fine-tuning stages)                          for the exact chain)
-    python -m apps.vgg8 compact build/vgg8/<final>.npz apps/weights/vgg8.npz
+Commands (the committed weights; torch 2.13.0 CPU, one thread)::
+
+    python -m apps.vgg8 train --out build/vgg8/vgg8_v1.npz --seed 0 --epochs 10 --lr 3e-3 \
+        --noise-sigma 5 --label-smoothing 0.1 --threads 1
+    python -m apps.vgg8 compact build/vgg8/vgg8_v1.npz apps/weights/vgg8.npz
     python -m apps.vgg8 eval  [--weights apps/weights/vgg8.npz] [--limit N] [--error-model PATH]
 """
 
@@ -121,6 +127,7 @@ def maxpool2(x: np.ndarray) -> np.ndarray:
 
 
 def batchnorm(x: np.ndarray, p: dict, name: str) -> np.ndarray:
+    """Inference batch norm of layer ``name`` (running statistics of ``p``) over the last axis."""
     g, b = p[f"{name}.bn.weight"], p[f"{name}.bn.bias"]
     m, v = p[f"{name}.bn.running_mean"], p[f"{name}.bn.running_var"]
     return (x - m) / np.sqrt(v + BN_EPS) * g + b
@@ -225,11 +232,25 @@ def load_weights(path: str | Path = WEIGHTS_PATH) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"no VGG-8 weights at {path}: run python -m apps.vgg8 train")
     with np.load(path) as f:
-        p = {k: f[k] for k in f.files}
-    for name, *_ in BINARY_CONVS:
+        return with_binary({k: f[k] for k in f.files})
+
+
+def binary_matrices(p: dict, conv_names, fc_name: str) -> dict:
+    """A copy of exported parameters with each binary layer's int8 ±1 matrix (K, out) as ``<layer>.wbin``.
+
+    ``conv_names`` are the binary 3x3 convolutions (im2col order of :func:`conv_weight_matrix`),
+    ``fc_name`` the binary fully connected layer. Shared by VGG-8 and :mod:`apps.face`.
+    """
+    p = dict(p)
+    for name in conv_names:
         p[f"{name}.wbin"] = conv_weight_matrix(sign(p[f"{name}.weight"]))
-    p["fc7.wbin"] = np.ascontiguousarray(sign(p["fc7.weight"]).T)
+    p[f"{fc_name}.wbin"] = np.ascontiguousarray(sign(p[f"{fc_name}.weight"]).T)
     return p
+
+
+def with_binary(p: dict) -> dict:
+    """VGG-8's exported parameters plus the ±1 matrices ``<layer>.wbin`` (:func:`binary_matrices`)."""
+    return binary_matrices(p, [name for name, *_ in BINARY_CONVS], "fc7")
 
 
 def accuracy(p: dict, images, labels, error_model=None, seed: int = 0) -> float:
@@ -282,42 +303,81 @@ def torch_layers(noise_sigma: float):
     return SignSTE, BinConv, BinLinear
 
 
-def _build_torch(noise_sigma: float):
-    """The torch VGG-8 (same names as the numpy parameters after :func:`export`)."""
+def require_torch():
+    """Import torch for training, or end with a one-line hint (inference needs numpy only)."""
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("error: training needs torch: .venv/bin/pip install torch==2.13.0") from None
+    return torch
+
+
+def binary_vgg_torch(noise_sigma: float, conv1_out: int, binary_convs, pool_conv1: bool, fc_name: str,
+                     fc_in: int, fc_out: int, head_name: str, classes: int):
+    """A torch binary VGG: float conv1, binary 3x3 convs, one binary fc layer, float head.
+
+    ``conv1`` (1 -> ``conv1_out``, zero padded, max pool if ``pool_conv1``), then for each
+    ``(name, in, out, pool)`` of ``binary_convs`` a -1 padded binary convolution (max pool),
+    then ``fc_name`` (``fc_in`` -> ``fc_out``, binary) and ``head_name`` (``fc_out`` ->
+    ``classes``, float). Every hidden layer ends in batch norm and sign. The parameter names
+    match :func:`export` (``conv1``, ``<name>``, ``fc_name``, ``head_name``). VGG-8 and
+    :mod:`apps.face` are both built with it.
+    """
     import torch.nn as nn
     import torch.nn.functional as F
 
     SignSTE, BinConv, BinLinear = torch_layers(noise_sigma)
 
     class Net(nn.Module):
+        """The binary VGG described by the arguments of :func:`binary_vgg_torch`."""
+
         def __init__(self):
             super().__init__()
             self.conv1 = nn.Module()
-            self.conv1.conv = nn.Conv2d(1, 32, 3, padding=1, bias=False)
-            self.conv1.bn = nn.BatchNorm2d(32, eps=BN_EPS)
+            self.conv1.conv = nn.Conv2d(1, conv1_out, 3, padding=1, bias=False)
+            self.conv1.bn = nn.BatchNorm2d(conv1_out, eps=BN_EPS)
             self.blocks = nn.ModuleDict()
-            for name, cin, cout, _pool in BINARY_CONVS:
+            for name, cin, cout, _pool in binary_convs:
                 m = nn.Module()
                 m.conv = BinConv(cin, cout, 3, bias=False)
                 m.bn = nn.BatchNorm2d(cout, eps=BN_EPS)
                 self.blocks[name] = m
-            self.fc7 = nn.Module()
-            self.fc7.fc = BinLinear(FC7_IN, FC7_OUT, bias=False)
-            self.fc7.bn = nn.BatchNorm1d(FC7_OUT, eps=BN_EPS)
-            self.fc8 = nn.Linear(FC7_OUT, 10)
+            fc = nn.Module()
+            fc.fc = BinLinear(fc_in, fc_out, bias=False)
+            fc.bn = nn.BatchNorm1d(fc_out, eps=BN_EPS)
+            setattr(self, fc_name, fc)
+            setattr(self, head_name, nn.Linear(fc_out, classes))
 
         def forward(self, x):
-            h = SignSTE.apply(self.conv1.bn(F.max_pool2d(self.conv1.conv(x), 2)))
-            for name, _cin, _cout, pool in BINARY_CONVS:
+            h = self.conv1.conv(x)
+            if pool_conv1:
+                h = F.max_pool2d(h, 2)
+            h = SignSTE.apply(self.conv1.bn(h))
+            for name, _cin, _cout, pool in binary_convs:
                 m = self.blocks[name]
                 d = m.conv(h)
                 if pool:
                     d = F.max_pool2d(d, 2)
                 h = SignSTE.apply(m.bn(d))
-            h = SignSTE.apply(self.fc7.bn(self.fc7.fc(h.flatten(1))))
-            return self.fc8(h)
+            fc = getattr(self, fc_name)
+            h = SignSTE.apply(fc.bn(fc.fc(h.flatten(1))))
+            return getattr(self, head_name)(h)
 
     return Net()
+
+
+def clamp_latent(net) -> None:
+    """Clip the latent float weights of every binary layer of ``net`` to [-1, 1] (BinaryConnect)."""
+    import torch
+    with torch.no_grad():
+        for m in net.modules():
+            if type(m).__name__ in ("BinConv", "BinLinear"):
+                m.weight.clamp_(-1, 1)
+
+
+def _build_torch(noise_sigma: float):
+    """The torch VGG-8 (same names as the numpy parameters after :func:`export`)."""
+    return binary_vgg_torch(noise_sigma, 32, BINARY_CONVS, True, "fc7", FC7_IN, FC7_OUT, "fc8", 10)
 
 
 def export(net) -> dict:
@@ -347,23 +407,64 @@ def import_params(net, p: dict) -> None:
     net.load_state_dict({**sd, **{names[k]: torch.tensor(p[k]) for k in names}})
 
 
+#: Digits at the end of the MNIST training set held out for validation (selection and stopping).
+VAL_DIGITS = 5000
+
+
+def split_train_val(images: np.ndarray, labels: np.ndarray, val: int = VAL_DIGITS):
+    """The fixed hold-out: ``(train_x, train_y), (val_x, val_y)``, validation = the last ``val`` digits.
+
+    The 10,000 test digits are never used for training, selection or stopping.
+    """
+    if not 0 < val < len(images):
+        raise ValueError(f"the validation split must hold 1..{len(images) - 1} digits, not {val}")
+    cut = len(images) - val
+    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+
+
+def shift_batch(xb, rng: np.random.Generator, max_shift: int = 2, background: float = -0.5):
+    """Shift every image of ``xb`` (B, 1, 28, 28) by its own random (dx, dy) in ±``max_shift`` pixels.
+
+    The image is padded with the background level and cropped back to its size.
+    """
+    import torch
+    import torch.nn.functional as F
+    n, _, h, w = xb.shape
+    xp = F.pad(xb, (max_shift,) * 4, value=background)
+    dy = torch.from_numpy(rng.integers(0, 2 * max_shift + 1, n))
+    dx = torch.from_numpy(rng.integers(0, 2 * max_shift + 1, n))
+    rows = (dy[:, None] + torch.arange(h))[:, :, None]
+    cols = (dx[:, None] + torch.arange(w))[:, None, :]
+    return xp[torch.arange(n)[:, None, None], 0, rows, cols][:, None]
+
+
 def train(out: Path, seed: int, epochs: int, batch: int, lr: float, noise_sigma: float,
-          threads: int, time_limit_s: float, init: Path | None = None, stop_after: int | None = None) -> dict:
-    """Train with Adam and a one-cycle schedule, augmenting with ±2 pixel shifts; export .npz + .json.
+          threads: int, time_limit_s: float = float("inf"), init: Path | None = None,
+          stop_after: int | None = None, val: int = VAL_DIGITS, label_smoothing: float = 0.0,
+          pct_start: float = 0.15, error_model: Path | None = None) -> dict:
+    """Train on the first 60,000 - ``val`` training digits; select the epoch on the held-out rest.
+
+    Adam with a one-cycle schedule (peak ``lr``), per-image random ±2 pixel shifts, optional
+    label smoothing. After every epoch the numpy network is evaluated on the validation digits,
+    in software and emulated with the measured error model (``error_model``, default the
+    committed long-run table, error draws seeded 0). The epoch with the highest validation
+    software accuracy (ties: higher emulated, then later) is written to ``out`` (.npz, latent
+    float weights) with a .json log beside it; the file is rewritten after every epoch so that
+    an interrupted run leaves its best epoch so far. The test set is not touched.
 
     With ``init`` the run starts from exported weights and the learning rate decays from
     ``lr`` to 0 on a cosine (a fine-tuning stage).
     """
-    try:
-        import torch
-        import torch.nn.functional as F
-    except ImportError:
-        raise SystemExit("error: training needs torch: .venv/bin/pip install torch==2.13.0") from None
+    torch = require_torch()
+    import torch.nn.functional as F
+
+    from .error_model import COMMITTED_PATH, ErrorModel
+    em = ErrorModel.load(error_model or COMMITTED_PATH)
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     rng = np.random.default_rng(seed)
     xi, yi = load_mnist("train")
-    xt, yt = load_mnist("test")
+    (xi, yi), (xv, yv) = split_train_val(xi, np.asarray(yi, np.int64), val)
     x = torch.tensor(xi, dtype=torch.float32)[:, None] / 255.0 - 0.5
     y = torch.tensor(yi)
     net = _build_torch(noise_sigma)
@@ -373,74 +474,94 @@ def train(out: Path, seed: int, epochs: int, batch: int, lr: float, noise_sigma:
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps = epochs * (len(x) // batch)
     if init is None:
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=pct_start)
     else:
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
-    t0 = time.time()
-    log = []
+    meta = dict(command="python -m apps.vgg8 train " + " ".join(sys.argv[2:]), seed=seed, epochs=epochs,
+                init=str(init) if init else None, batch=batch, lr=lr, pct_start=pct_start,
+                label_smoothing=label_smoothing, noise_sigma_per_tile=noise_sigma, threads=threads,
+                train_digits=f"MNIST train 0..{len(xi) - 1}",
+                validation_digits=f"MNIST train {len(xi)}..{len(xi) + len(xv) - 1} (last {len(xv)})",
+                validation_error_model=str(error_model) if error_model else f"apps/weights/{COMMITTED_PATH.name}",
+                torch=torch.__version__, log=[])
+    log = meta["log"]
+    best_key, t0 = None, time.time()
     for ep in range(epochs):
         net.train()
         perm = rng.permutation(len(x))
+        total, count = 0.0, 0
         for s in range(0, len(x) - batch + 1, batch):
             idx = perm[s:s + batch]
-            xb = x[idx]
-            # Random shifts of up to 2 pixels (pad with the background level, crop back).
-            dx, dy = rng.integers(-2, 3, 2)
-            xb = F.pad(xb, (2, 2, 2, 2), value=-0.5)[:, :, 2 + dy:30 + dy, 2 + dx:30 + dx]
-            loss = F.cross_entropy(net(xb), y[idx])
+            loss = F.cross_entropy(net(shift_batch(x[idx], rng)), y[idx], label_smoothing=label_smoothing)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
-            with torch.no_grad():  # latent weights stay in [-1, 1] (BinaryConnect)
-                for m in net.modules():
-                    if type(m).__name__ in ("BinConv", "BinLinear"):
-                        m.weight.clamp_(-1, 1)
+            clamp_latent(net)
+            total, count = total + float(loss.detach()), count + 1
         net.eval()
         p = export(net)
-        acc = accuracy(_numpy_params(p), xt, yt)
-        log.append(dict(epoch=ep + 1, loss=float(loss.item()), test_software=acc, seconds=round(time.time() - t0, 1)))
+        npp = with_binary(p)
+        log.append(dict(epoch=ep + 1, train_loss=round(total / max(count, 1), 5),
+                        val_software=accuracy(npp, xv, yv), val_emulated=accuracy(npp, xv, yv, em, seed=0),
+                        lr_end=float(sched.get_last_lr()[0]), seconds=round(time.time() - t0, 1)))
         print(json.dumps(log[-1]), flush=True)
+        key = (log[-1]["val_software"], log[-1]["val_emulated"], ep)
+        if best_key is None or key > best_key:
+            best_key = key
+            out.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(out, **p)
+        meta.update(selected_epoch=best_key[2] + 1, val_software=best_key[0], val_emulated=best_key[1],
+                    selection="epoch of highest validation software accuracy (ties: emulated, then later)")
+        out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
         if time.time() - t0 > time_limit_s or (stop_after is not None and ep + 1 >= stop_after):
             # A stop before the schedule's end keeps the learning rate where it is; fine-tune after.
             print(f"stopped after epoch {ep + 1}", flush=True)
             break
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **export(net))
-    meta = dict(command="python -m apps.vgg8 train " + " ".join(sys.argv[2:]), seed=seed, epochs=epochs,
-                init=str(init) if init else None,
-                batch=batch, lr=lr, noise_sigma_per_tile=noise_sigma, torch=torch.__version__,
-                log=log, test_software=log[-1]["test_software"])
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
 
 
-def _numpy_params(p: dict) -> dict:
-    p = dict(p)
-    for name, *_ in BINARY_CONVS:
-        p[f"{name}.wbin"] = conv_weight_matrix(sign(p[f"{name}.weight"]))
-    p["fc7.wbin"] = np.ascontiguousarray(sign(p["fc7.weight"]).T)
-    return p
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a float > 0."""
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return v
 
 
 def main(argv=None) -> int:
+    """The command line: ``train``, ``eval`` and ``compact`` (see the module docstring)."""
     ap = OneLineArgumentParser(prog="python -m apps.vgg8", description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train")
-    t.add_argument("--out", type=Path, default=WEIGHTS_PATH)
+    t = sub.add_parser("train", help="train (torch) and select the epoch on the validation digits")
+    t.add_argument("--out", type=Path, default=Path("build/vgg8/vgg8.npz"))
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--epochs", type=int, default=4)
-    t.add_argument("--batch", type=int, default=128)
-    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--epochs", type=_positive_int, default=12)
+    t.add_argument("--batch", type=_positive_int, default=128)
+    t.add_argument("--lr", type=_positive_float, default=3e-3)
+    t.add_argument("--pct-start", type=float, default=0.15, help="warm-up fraction of the one-cycle schedule")
+    t.add_argument("--label-smoothing", type=float, default=0.0)
     t.add_argument("--noise-sigma", type=float, default=3.5, help="Gaussian dot noise per 64-row tile")
-    t.add_argument("--threads", type=int, default=1, help="1 is fastest on a shared 2-core machine")
-    t.add_argument("--time-limit-s", type=float, default=float("inf"),
+    t.add_argument("--val", type=_positive_int, default=VAL_DIGITS,
+                   help="hold out the last N training digits for validation")
+    t.add_argument("--error-model", type=Path, default=None,
+                   help="error table for the emulated validation accuracy (default: the committed one)")
+    t.add_argument("--threads", type=_positive_int, default=1, help="1 is fastest on a shared 2-core machine")
+    t.add_argument("--time-limit-s", type=_positive_float, default=float("inf"),
                    help="stop after the epoch that passes this wall time (machine dependent; default none)")
     t.add_argument("--init", type=Path, default=None, help="fine-tune from these exported weights")
-    t.add_argument("--stop-after", type=int, default=None, help="run only the first N epochs of the schedule")
-    e = sub.add_parser("eval")
+    t.add_argument("--stop-after", type=_positive_int, default=None, help="run only the first N epochs of the schedule")
+    e = sub.add_parser("eval", help="software and emulated accuracy on the 10,000 test digits")
     e.add_argument("--weights", type=Path, default=WEIGHTS_PATH)
-    e.add_argument("--limit", type=int, default=None)
+    e.add_argument("--limit", type=_positive_int, default=None)
     e.add_argument("--error-model", type=Path, default=None)
     e.add_argument("--seed", type=int, default=0)
     c = sub.add_parser("compact", help="write the committed copy: binary weights as int8 signs")
@@ -448,29 +569,47 @@ def main(argv=None) -> int:
     c.add_argument("dst", type=Path)
     c.add_argument("--net", choices=("vgg8", "face"), default="vgg8")
     a = ap.parse_args(argv)
-    if a.cmd == "compact":
-        if a.net == "face":
-            from .face import BINARY_KEYS as keys
-        else:
-            keys = BINARY_KEYS
-        print(compact(a.src, a.dst, keys))
-        return 0
+    from .mnist import MnistError
     if a.cmd == "train":
-        train(a.out, a.seed, a.epochs, a.batch, a.lr, a.noise_sigma, a.threads, a.time_limit_s, a.init,
-              a.stop_after)
-        return 0
-    from .error_model import load_error_model
-    p = load_weights(a.weights)
-    x, y = load_mnist("test", limit=a.limit)
-    t0 = time.time()
-    sw = accuracy(p, x, y)
-    t1 = time.time()
-    em = load_error_model(a.error_model)
-    hw = accuracy(p, x, y, em, seed=a.seed)
+        if not 0 <= a.label_smoothing < 1:
+            ap.error(f"--label-smoothing must be in [0, 1), not {a.label_smoothing}")
+        if not 0 < a.pct_start < 1:
+            ap.error(f"--pct-start must be in (0, 1), not {a.pct_start}")
+        if a.noise_sigma < 0:
+            ap.error(f"--noise-sigma must be >= 0, not {a.noise_sigma}")
+        if a.val >= 60000:
+            ap.error(f"--val must be below the 60,000 training digits, not {a.val}")
+    for name in ("init", "error_model", "weights", "src"):
+        path = getattr(a, name, None)
+        if path is not None and not path.is_file():
+            ap.error(f"{name if name == 'src' else '--' + name.replace('_', '-')}: no such file: {path}")
+    try:
+        if a.cmd == "compact":
+            if a.net == "face":
+                from .face import BINARY_KEYS as keys
+            else:
+                keys = BINARY_KEYS
+            print(compact(a.src, a.dst, keys))
+            return 0
+        if a.cmd == "train":
+            train(a.out, a.seed, a.epochs, a.batch, a.lr, a.noise_sigma, a.threads, a.time_limit_s, a.init,
+                  a.stop_after, a.val, a.label_smoothing, a.pct_start, a.error_model)
+            return 0
+        from .error_model import load_error_model
+        p = load_weights(a.weights)
+        x, y = load_mnist("test", limit=a.limit)
+        t0 = time.time()
+        sw = accuracy(p, x, y)
+        t1 = time.time()
+        em = load_error_model(a.error_model)
+        hw = accuracy(p, x, y, em, seed=a.seed)
+    except (OSError, ValueError, KeyError, MnistError) as exc:  # unreadable or wrong files, no data set
+        print(f"python -m apps.vgg8: error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+              file=sys.stderr)
+        return 1
     print(json.dumps(dict(n=len(y), software=sw, emulated=hw, software_s=round(t1 - t0, 1),
                           emulated_s=round(time.time() - t1, 1))))
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

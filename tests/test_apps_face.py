@@ -39,3 +39,14 @@ def test_paper_macro_perturbs_conv7_but_keeps_decisions(weights, heldout):
     s_hw, s_sw = face.forward(weights, x, macro), face.forward(weights, x)
     assert not np.array_equal(s_hw, s_sw)
     assert ((s_hw >= 0) == (s_sw >= 0)).mean() >= 0.9
+
+
+def test_torch_net_of_the_shared_builder_reproduces_numpy_inference(weights, heldout):
+    torch = pytest.importorskip("torch")
+    from apps.vgg8 import import_params
+    net = face._build_torch(0.0).eval()
+    import_params(net, {k: v for k, v in weights.items() if not k.endswith(".wbin")})
+    x = heldout[0][:40]
+    with torch.no_grad():
+        logits = net(torch.tensor(face.normalise(x), dtype=torch.float32)[:, None]).numpy()
+    np.testing.assert_allclose(logits[:, 1] - logits[:, 0], face.forward(weights, x), atol=1e-4)
