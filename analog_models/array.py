@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +43,47 @@ _SIDES = {0: 0, 1: 1, "A": 0, "B": 1, "a": 0, "b": 1}
 #: Geometry limit of the index packing ``(row*256 + col)*2 + side``.
 _MAX_DIM = 255
 
+#: Most evaluations computed together by :meth:`MramArray.evaluate`. A block's work arrays
+#: (a dozen of rows x cols, 8-byte elements) stay in the cache from the first operation to the
+#: last, instead of a 5 MB temporary of a 10,000-vector batch streaming through memory per
+#: operation; and each numpy call does enough work that two threads seldom wait for the GIL
+#: (it is taken around every call: 512 rows lose a third of the second thread's gain).
+_EVAL_BLOCK = 1280
+
+
+def _eval_threads() -> int:
+    """1 or 2: ``MRAM_CIM_EVAL_THREADS`` if set (1 turns the helper thread off), else 2 on a
+    machine with more than one CPU."""
+    try:
+        n = int(os.environ.get("MRAM_CIM_EVAL_THREADS", os.cpu_count() or 1))
+    except ValueError:
+        n = 1
+    return max(1, min(2, n))
+
+
+#: Threads for a large evaluation (numpy's ufuncs release the GIL, and a block does a few
+#: dozen of them on tens of thousands of elements each). Every random draw is keyed by its evaluation counter
+#: and column, and every matrix product is exact, so any split gives the same numbers.
+_EVAL_THREADS = _eval_threads()
+#: Smallest batch split over threads (below it, handing work over costs more than it saves).
+_EVAL_THREAD_MIN = 2048
+
+_helper: ThreadPoolExecutor | None = None
+_helper_pid: int | None = None
+
+
+def _helper_thread() -> ThreadPoolExecutor:
+    """The one persistent helper thread of large evaluations.
+
+    Kept between calls so that its work arrays (see _scratch) stay allocated and warm; made
+    anew in a forked child, which does not inherit the parent's threads.
+    """
+    global _helper, _helper_pid
+    if _helper is None or _helper_pid != os.getpid():
+        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="MramArray.evaluate")
+        _helper_pid = os.getpid()
+    return _helper
+
 
 def _check_dim(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -57,6 +100,66 @@ def _pulse_width(pulse_width_ps) -> float:
     if not np.isfinite(pw) or pw < 0:
         raise ValueError(f"pulse_width_ps must be finite and >= 0, not {pulse_width_ps!r}")
     return pw
+
+
+_scratch_local = threading.local()
+
+
+def _scratch(rows: int, cols: int) -> dict[str, np.ndarray]:
+    """This thread's work arrays for :meth:`MramArray._evaluate_block`: the inputs
+    (_EVAL_BLOCK, rows) and nine (_EVAL_BLOCK, cols) arrays.
+
+    Allocated once per thread and geometry (a block uses the first rows), so a batch costs no
+    allocation and no page faults per operation.
+    """
+    bufs = getattr(_scratch_local, "bufs", None)
+    if bufs is None:
+        bufs = _scratch_local.bufs = {}
+    key = (rows, cols, _EVAL_BLOCK)
+    b = bufs.get(key)
+    if b is None:
+        shape = (_EVAL_BLOCK, cols)
+        b = {name: np.empty(shape, dtype=dt) for name, dt in (
+            ("t", np.float64), ("v", np.float64), ("z", np.float64), ("u2", np.float64),
+            ("lo", np.float64), ("hi", np.float64), ("h", np.uint64), ("tmp", np.uint64),
+            ("fire", np.int64))}
+        b["xf"] = np.empty((_EVAL_BLOCK, rows), dtype=np.float64)
+        bufs[key] = b
+    return b
+
+
+#: Multiply-adds below which OpenBLAS computes a product on the calling thread. A larger one
+#: wakes its worker threads, which then busy-wait for the next product: on two cores they would
+#: take the core the evaluation's own helper thread wants, for a product that takes microseconds.
+_BLAS_SINGLE_THREAD_MACS = 1 << 18
+
+
+def _matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = a @ b``, in row slices small enough for a single-threaded BLAS call.
+
+    Only used for the exact products of :meth:`MramArray._tables` (integers in float64), so the
+    slicing cannot change a bit.
+    """
+    step = max(1, _BLAS_SINGLE_THREAD_MACS // max(1, b.shape[0] * b.shape[1]))
+    for r0 in range(0, a.shape[0], step):
+        np.matmul(a[r0:r0 + step], b, out=out[r0:r0 + step])
+
+
+def _fire_times(t: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = floor(max(t, 0) + 1e-6)`` as int64, overwriting ``t`` on the way.
+
+    The 1e-6 ps guard keeps exactly integral ideal times (e.g. 12875 + m*250 computed as
+    12874.999999999998) in their bin; it is far below any physical resolution.
+    """
+    np.maximum(t, 0.0, out=t)
+    t += 1e-6
+    np.floor(t, out=t)
+    out[...] = t  # float64 -> int64, the cast astype(np.int64) does
+
+
+def _sides_slice(sides: tuple) -> slice:
+    """``sides`` -- (0,), (1,) or (0, 1) -- as a slice of the side axis (a view, not a copy)."""
+    return slice(sides[0], sides[-1] + 1)
 
 
 def _device_index(rows: int, cols: int) -> np.ndarray:
@@ -210,6 +313,9 @@ class MramArray:
         self.sense_count = 0
         self._dev_idx = _device_index(self.rows, self.cols)
         self._col_idx = np.arange(self.cols, dtype=np.uint64)
+        # The index part of the hashes, index * golden (wrapping), done once.
+        self._col_golden = self._col_idx * np.uint64(rng._GOLDEN)
+        self._dev_golden = self._dev_idx * np.uint64(rng._GOLDEN)
 
         if fault_map is None:
             self._explicit_faults = False
@@ -265,6 +371,9 @@ class MramArray:
         self._shorted_ohm = cfg.device.fet_ohm * physics.fet_scale(cfg) + cfg.device.shorted_ohm
         self._slope = physics.slope_ps_per_ohm(cfg)
         self._t_fix = physics.fixed_delay_ps(cfg)
+        # Switching probabilities per (side, row, pulse width), see _switch_rows.
+        self._switch_cache: dict = {}
+        self._switch_cache_key = (self.config, self.ic0_scale)
         self._dirty = True
 
     def set_operating_point(self, supply_v: float | None = None, temperature_k: float | None = None) -> None:
@@ -311,6 +420,8 @@ class MramArray:
         o = open_.astype(np.float64)
         self._open_base = o[1].sum(axis=0)
         self._open_diff = o[0] - o[1]
+        # Without an open device no input can open a column: evaluate skips that product.
+        self._any_open = bool(open_.any())
         self._dirty = False
 
     # ---- input checking --------------------------------------------------------------------
@@ -412,17 +523,31 @@ class MramArray:
             return self._t_fix + self._slope * (r - self.rows * self.config.readout.replica_cell_ohm) \
                 + self.comparator_offset_ps
 
-    def evaluate(self, x_bits) -> np.ndarray:
+    def evaluate(self, x_bits, *, post=None, resolution_ps: int | None = None) -> np.ndarray:
         """Comparator fire times of one or many evaluations.
 
         Parameters
         ----------
         x_bits : array_like of bool, shape (batch, rows) or (rows,)
             Input vectors; True drives branch A (input +1).
+        post : callable, optional
+            ``post(fire, r0, r1)`` is called with the fire times of evaluations ``r0:r1`` of
+            the batch (shape (r1 - r0, cols)) as soon as they are known, for consecutive blocks
+            that cover the batch, possibly from a helper thread and in any order. The blocks
+            are disjoint, so ``post`` may fill rows ``r0:r1`` of arrays of its own (the fast
+            model turns fire times into codes this way, while they are still in the cache).
+            ``fire`` is a reused buffer, valid during the call only, and evaluate then returns
+            None: the batch's fire times are not kept.
+        resolution_ps : int, optional
+            A promise that the caller (``post``) looks at a fire time only through
+            ``floor(fire / resolution_ps)`` and the sentinels, as the TDC does with its clock
+            period. The read noise is then drawn in full only where it could move a fire time
+            across such a bin edge (see :meth:`_binned_noise`); every other fire time is exact
+            to its bin only, which is all the caller sees. Counters advance as usual.
 
         Returns
         -------
-        ndarray of int64, shape (batch, cols) or (cols,)
+        ndarray of int64, shape (batch, cols) or (cols,); None with ``post``
             ``floor`` of the fire time in ps after the evaluate edge; :data:`FIRE_ALREADY` for a
             comparator stuck high, :data:`FIRE_NEVER` for a column that cannot fire.
 
@@ -430,38 +555,155 @@ class MramArray:
         -----
         Evaluation ``i`` of the batch draws its noise with counter ``eval_count + i``;
         ``eval_count`` then advances by the batch size.
+
+        The batch is computed in blocks of rows, on two threads when it is large (see
+        :data:`_EVAL_THREADS`); every draw is keyed by its evaluation's counter and column and
+        every matrix product is exact, so neither the blocks nor the threads change a bit.
         """
+        if resolution_ps is not None:
+            if isinstance(resolution_ps, bool) or not isinstance(resolution_ps, (int, np.integer)) \
+                    or resolution_ps < 1:
+                raise ValueError(f"resolution_ps must be a positive integer, not {resolution_ps!r}")
+            if post is None:
+                raise ValueError("resolution_ps is a promise about post: give post too")
         x, single = self._bits(x_bits)
         n = x.shape[0]
         self._tables()
+        fire = None if post is not None else np.empty((n, self.cols), dtype=np.int64)
+        counter0 = self.eval_count
+        threaded = _EVAL_THREADS > 1 and n >= _EVAL_THREAD_MIN
+        # Equal blocks of at most _EVAL_BLOCK rows, an even number of them on two threads.
+        # A shared iterator hands them out: each thread takes the next one when it is free
+        # (next() on a list iterator is atomic), so a late or slowed thread does less.
+        count = -(-n // _EVAL_BLOCK)
+        count += count % 2 if threaded else 0
+        size = -(-n // count) if n else 0
+        blocks = iter([(r0, min(r0 + size, n)) for r0 in range(0, n, size)] if n else [])
+
+        def work():
+            for r0, r1 in blocks:
+                if fire is None:
+                    out = _scratch(self.rows, self.cols)["fire"][:r1 - r0]
+                    self._evaluate_block(x, out, r0, r1, counter0, resolution_ps)
+                    post(out, r0, r1)
+                else:
+                    self._evaluate_block(x, fire[r0:r1], r0, r1, counter0, resolution_ps)
+
+        if threaded:
+            helped = _helper_thread().submit(work)
+            try:
+                work()
+            finally:
+                helped.result()  # waits for the helper's blocks; re-raises its exception
+        else:
+            work()
+        self.eval_count += n
+        if fire is None:
+            return None
+        return fire[0] if single else fire
+
+    def _evaluate_block(self, x: np.ndarray, out: np.ndarray, r0: int, r1: int, counter0: int,
+                        resolution_ps: int | None = None) -> None:
+        """Fire times of evaluations ``r0:r1`` of the batch ``x`` into ``out`` (r1 - r0, cols).
+
+        Evaluation ``i`` of the batch draws its noise with counter ``counter0 + i``. The
+        arithmetic is the textbook one, operation by operation (docs/analog_model.md)::
+
+            r_col = (base_mohm + x @ diff_mohm) / 1000 + rows * wire
+            t     = t_fix + slope * (r_col - rows * replica) + offset
+            t    += sqrt(k**2 * (var_base + x @ var_diff) + jitter**2) * normal()
+            fire  = floor(max(t, 0) + 1e-6)
+
+        done in place in per-thread scratch buffers (the same IEEE operations in the same
+        order, so the same bits as one numpy expression over the whole batch).
+        """
         cfg = self.config
-        xf = x.astype(np.float64)
-        r_col = (self._base_mohm + xf @ self._diff_mohm) / 1000.0 + self.rows * cfg.readout.wire_ohm_per_cell
-        t = self._t_fix + self._slope * (r_col - self.rows * cfg.readout.replica_cell_ohm) \
-            + self.comparator_offset_ps
+        m = r1 - r0
+        buf = _scratch(self.rows, self.cols)
+        xf, t, v = buf["xf"][:m], buf["t"][:m], buf["v"][:m]
+        np.copyto(xf, x[r0:r1])  # bool -> 0.0 / 1.0
+        # Column resistance and the noise-free fire time. The products are exact (integers
+        # below 2**53 in float64; see _tables), whatever the block or the BLAS does.
+        _matmul(xf, self._diff_mohm, t)
+        t += self._base_mohm
+        t /= 1000.0
+        t += self.rows * cfg.readout.wire_ohm_per_cell
+        t -= self.rows * cfg.readout.replica_cell_ohm
+        t *= self._slope
+        t += self._t_fix
+        t += self.comparator_offset_ps
         noise_rel = cfg.device.read_noise_rel
         jitter = cfg.readout.jitter_sigma_ps
-        if n and (noise_rel > 0 or jitter > 0):
+        if m and (noise_rel > 0 or jitter > 0):
             # The sum of independent Gaussian read noises of the conducting branches is one
             # Gaussian of variance noise_rel**2 * sum(R_i**2); add the jitter in quadrature and
             # draw one normal per (evaluation, column).
-            var_r = self._var_base + xf @ self._var_diff
+            _matmul(xf, self._var_diff, v)
+            v += self._var_base
             k = self._slope * noise_rel
-            sigma_ps = np.sqrt(k * k * var_r + jitter * jitter)
-            counters = (self.eval_count + np.arange(n, dtype=np.uint64))[:, None]
-            z = rng.normal(self.seed, self.instance, rng.STREAMS["eval_noise"], counters,
-                           self._col_idx[None, :])
-            t = t + sigma_ps * z
-        # The 1e-6 ps guard keeps exactly integral ideal times (e.g. 12875 + m*250 computed as
-        # 12874.999999999998) in their bin; it is far below any physical resolution.
-        fire = np.floor(np.maximum(t, 0.0) + 1e-6).astype(np.int64)
-        never = (self._open_base + xf @ self._open_diff) > 0
+            v *= k * k
+            v += jitter * jitter
+            np.sqrt(v, out=v)  # sigma_ps
+            counters = counter0 + np.arange(r0, r1, dtype=np.uint64)
+            if resolution_ps is None:
+                z = rng.normal_into(buf["z"][:m], self.seed, self.instance, rng.STREAMS["eval_noise"],
+                                    counters, self._col_golden, (buf["h"][:m], buf["tmp"][:m], buf["u2"][:m]))
+                v *= z
+                t += v
+            else:
+                self._binned_noise(t, v, counters, buf, m, int(resolution_ps), out)
+                t = None  # out is complete
+        if t is not None:
+            _fire_times(t, out)
+        if self._any_open:
+            _matmul(xf, self._open_diff, v)
+            v += self._open_base
+            out[v > 0] = FIRE_NEVER
         col = self.faults.column
-        never |= (col == 1) | (col == 3)
-        fire = np.where(never, FIRE_NEVER, fire)
-        fire = np.where(col == 2, FIRE_ALREADY, fire)
-        self.eval_count += n
-        return fire[0] if single else fire
+        never = (col == 1) | (col == 3)
+        if never.any():
+            out[:, never] = FIRE_NEVER
+        already = col == 2
+        if already.any():
+            out[:, already] = FIRE_ALREADY
+
+    def _binned_noise(self, t: np.ndarray, sigma: np.ndarray, counters: np.ndarray, buf: dict, m: int,
+                      resolution: int, out: np.ndarray) -> None:
+        """Noisy fire times into ``out`` exact to ``floor(fire / resolution)`` (evaluate's
+        ``resolution_ps``), given the noise-free times ``t`` and the noise sigmas.
+
+        The exact time is ``t + sigma * z`` with ``z = radius * cos(2 pi u2)`` (rng.normal), and
+        ``|z| <= radius``, bit for bit (a libm cosine is within [-1, 1]; rounding is monotone),
+        so it lies between ``t - sigma*radius`` and ``t + sigma*radius`` as computed, and so does
+        its fire time, every step (max, + 1e-6, floor, cast) being monotone. Where both ends
+        fall in the same bin the low end is given instead of the exact time; only the rest (a
+        tenth of the columns under ``paper``) draw their second uniform and pay for a cosine.
+        """
+        stream = rng.STREAMS["eval_noise"]
+        radius = rng.normal_radius_into(buf["z"][:m], self.seed, self.instance, stream, counters,
+                                        self._col_golden, (buf["h"][:m], buf["tmp"][:m]))
+        w = np.multiply(sigma, radius, out=buf["u2"][:m])
+        w *= 1.0 + 2.0 ** -40  # a wider interval is still a bound: room for any doubt on rounding
+        lo = np.subtract(t, w, out=buf["lo"][:m])
+        hi = np.add(t, w, out=buf["hi"][:m])
+        fire_lo, bin_hi = buf["h"][:m].view(np.int64), buf["tmp"][:m].view(np.int64)
+        _fire_times(lo, fire_lo)
+        _fire_times(hi, bin_hi)
+        out[...] = fire_lo
+        np.floor_divide(fire_lo, resolution, out=fire_lo)  # now the bins
+        np.floor_divide(bin_hi, resolution, out=bin_hi)
+        open_ = fire_lo != bin_hi
+        open_ |= hi >= 2.0 ** 52  # far outside any TDC window: leave nothing to the cast
+        idx = np.flatnonzero(open_)
+        if idx.size:
+            # Exactly evaluate's arithmetic, on the undecided (evaluation, column) pairs only.
+            rows, cols = np.divmod(idx, self.cols)
+            u2 = rng.uniform(self.seed, self.instance, stream, counters[rows], self._col_idx[cols], lane=1)
+            z = radius.ravel()[idx] * np.cos(rng._TWO_PI * u2)
+            tz = t.ravel()[idx] + sigma.ravel()[idx] * z
+            exact = np.empty(idx.size, dtype=np.int64)
+            _fire_times(tz, exact)
+            out.ravel()[idx] = exact
 
     # ---- write and sense -------------------------------------------------------------------
 
@@ -492,19 +734,68 @@ class MramArray:
         data = self._col_vector(data_low, "data_low")
         en = self._col_vector(enable, "enable")
         pw = _pulse_width(pulse_width_ps)
-        state = self.state_a if side == 0 else self.state_b
-        cur = state[row]
-        healthy = self.faults.device[side, row] == 0
-        candidate = en & (cur != data) & healthy
-        p = physics.switching_probability(self.config, cur, pw, ic0_scale=self.ic0_scale[side, row])
-        u = rng.uniform(self.seed, self.instance, rng.STREAMS["write"], self.pulse_count,
-                        self._dev_idx[side, row])
-        switched = candidate & (u < p)
+        return self._pulses(row, (side,), (data,), (en,), pw, None)[0]
+
+    def _pulses(self, row: int, sides: tuple, data, en, pw: float, u: np.ndarray | None) -> np.ndarray:
+        """:meth:`write_pulse` on checked arguments, for one side or both sides (A then B: their
+        devices are independent, so the pulses are computed together), shape (len(sides), cols).
+
+        ``data`` and ``en`` hold one vector per side; ``u`` the pulses' uniform draws when the
+        caller made them already (:meth:`write_row_round`), else None.
+        """
+        cur = self._state_rows(row, sides)
+        target = np.empty_like(cur)
+        switched = np.empty_like(cur)  # the candidates, so far
+        for k in range(len(sides)):
+            target[k] = data[k]
+            switched[k] = en[k]
+        switched &= cur != target
+        switched &= self.faults.device[_sides_slice(sides), row] == 0
+        # Without a candidate nothing can switch: the draws (pure functions of their keys) are
+        # not needed. The counter advances either way.
         if switched.any():
-            cur[switched] = data[switched]
-            self._dirty = True
-        self.pulse_count += 1
+            p_from_low, p_from_high = self._switch_rows(sides, row, pw)
+            if u is None:  # write_pulse: one side
+                u = rng.uniform(self.seed, self.instance, rng.STREAMS["write"], self.pulse_count,
+                                self._dev_idx[sides[0], row])[None, :]
+            switched &= u < np.where(cur, p_from_low, p_from_high)
+            if switched.any():
+                np.copyto(cur, target, where=switched)
+                for k, side in enumerate(sides):
+                    (self.state_a if side == 0 else self.state_b)[row] = cur[k]
+                self._dirty = True
+        self.pulse_count += len(sides)
         return switched
+
+    def _state_rows(self, row: int, sides: tuple) -> np.ndarray:
+        """Copy of the magnetic state of row ``row`` on ``sides``, shape (len(sides), cols)."""
+        st = np.empty((len(sides), self.cols), dtype=bool)
+        for k, side in enumerate(sides):
+            st[k] = (self.state_a if side == 0 else self.state_b)[row]
+        return st
+
+    def _switch_rows(self, sides: tuple, row: int, pw: float) -> tuple[np.ndarray, np.ndarray]:
+        """Switching probabilities of a row's devices on ``sides`` if they start low / high,
+        shape (len(sides), cols) each.
+
+        :func:`physics.switching_probability` is elementwise, so ``where(cur, low, high)`` of
+        these is exactly its value for the state ``cur``; they depend only on the config, the
+        devices' Ic0 draws and the pulse width, so they are computed once per (sides, row,
+        width), a row at a time as for a single pulse, and reused by every later pulse.
+        """
+        if self._switch_cache_key[0] is not self.config or self._switch_cache_key[1] is not self.ic0_scale:
+            self._switch_cache = {}
+            self._switch_cache_key = (self.config, self.ic0_scale)
+        key = (sides, row, pw)
+        hit = self._switch_cache.get(key)
+        if hit is None:
+            hit = tuple(np.stack([physics.switching_probability(self.config, np.full(self.cols, low), pw,
+                                                                ic0_scale=self.ic0_scale[side, row])
+                                  for side in sides]) for low in (True, False))
+            if len(self._switch_cache) >= 16 * self.rows:  # bound it: a sweep of widths
+                self._switch_cache.clear()
+            self._switch_cache[key] = hit
+        return hit
 
     def sense(self, row: int, side) -> np.ndarray:
         """Sense one side of one row against the reference resistance.
@@ -517,16 +808,83 @@ class MramArray:
             compared to ``sense.reference_ohm``; an open device reads high.
         """
         row, side = self._row_side(row, side)
-        r_all, _ = self._branch_ohm(self._sense_low, self._sense_high)
-        r = r_all[side, row]
-        nr = self.config.sense.noise_rel
-        if nr > 0:
+        z = None
+        if self.config.sense.noise_rel > 0:
             z = rng.normal(self.seed, self.instance, rng.STREAMS["sense"], self.sense_count,
                            self._dev_idx[side, row])
-            with np.errstate(invalid="ignore"):
+        return self._sense_rows(row, (side,), None if z is None else z[None, :])[0]
+
+    def _sense_rows(self, row: int, sides: tuple, z: np.ndarray | None) -> np.ndarray:
+        """:meth:`sense` on checked arguments, for one side or both (A then B), given the normal
+        draws ``z`` (None without noise); the sensed bits, shape (len(sides), cols)."""
+        # _branch_ohm for this row only (the whole array's would cost 100 times more).
+        sl = _sides_slice(sides)
+        r = np.where(self._state_rows(row, sides), self._sense_low[sl, row], self._sense_high[sl, row])
+        code = self.faults.device[sl, row]
+        has_open = False
+        if code.any():
+            r = np.where(code == 3, self._shorted_ohm, r)
+            open_ = code == 4
+            has_open = bool(open_.any())
+            r = np.where(open_, np.inf, r)
+        if z is not None:
+            nr = self.config.sense.noise_rel
+            if has_open:
+                with np.errstate(invalid="ignore"):  # inf * (1 + nr*z) for an open device
+                    r = r * (1.0 + nr * z)
+            else:
                 r = r * (1.0 + nr * z)
-        self.sense_count += 1
+        self.sense_count += len(sides)
         return r < self.config.sense.reference_ohm
+
+    def write_row_round(self, row: int, data_a, enable_a, data_b, enable_b, pulse_width_ps,
+                        sense: bool = True) -> tuple:
+        """One round of the controller's row write: pulse side A, pulse side B, sense A, sense B.
+
+        Exactly (same results, states and counters)::
+
+            sw_a = write_pulse(row, 0, data_a, enable_a, pulse_width_ps) if any(enable_a) else None
+            sw_b = write_pulse(row, 1, data_b, enable_b, pulse_width_ps) if any(enable_b) else None
+            s_a, s_b = (sense(row, 0), sense(row, 1)) if sense else (None, None)
+
+        but with the random draws of all four operations made together (their keys are known
+        in advance), which is what the fast model's WRITE_ROW loop wants. Every argument is
+        checked before anything happens.
+
+        Returns
+        -------
+        (sw_a, sw_b, s_a, s_b)
+            Switched columns of each pulse (None when it was skipped) and the sensed bits
+            (None without ``sense``).
+        """
+        row, _ = self._row_side(row, 0)
+        data = (self._col_vector(data_a, "data_a"), self._col_vector(data_b, "data_b"))
+        en = (self._col_vector(enable_a, "enable_a"), self._col_vector(enable_b, "enable_b"))
+        pw = _pulse_width(pulse_width_ps)
+        pulsed = [side for side in (0, 1) if en[side].any()]
+        noisy = sense and self.config.sense.noise_rel > 0
+        # Keys (stream, counter, lane) and device sides of every draw, in operation order.
+        streams = rng.STREAMS
+        keys = [(streams["write"], self.pulse_count + k, 0) for k in range(len(pulsed))]
+        sides = list(pulsed)
+        if noisy:  # sense A then sense B (counters +0, +1), lane 0 of both, then lane 1 of both
+            keys += [(streams["sense"], self.sense_count + k, lane) for lane in (0, 1) for k in (0, 1)]
+            sides += [0, 1, 0, 1]
+        u = rng.uniform_rows(self.seed, self.instance, keys, self._dev_golden[sides, row]) if keys else None
+        switched = [None, None]
+        if pulsed:
+            sw = self._pulses(row, tuple(pulsed), [data[side] for side in pulsed],
+                              [en[side] for side in pulsed], pw, u[:len(pulsed)])
+            for k, side in enumerate(pulsed):
+                switched[side] = sw[k]
+        sensed = [None, None]
+        if sense:
+            z = None
+            if noisy:  # rng.normal of both senses: rows j, j+1 of u are lane 0, j+2, j+3 lane 1
+                j = len(pulsed)
+                z = np.sqrt(-2.0 * np.log(u[j:j + 2])) * np.cos(rng._TWO_PI * u[j + 2:j + 4])
+            sensed = list(self._sense_rows(row, (0, 1), z))
+        return switched[0], switched[1], sensed[0], sensed[1]
 
     def sense_resistance_ohm(self, row: int, side) -> np.ndarray:
         """Noise-free branch resistances the sense amplifier sees (cols,); no counter advances."""

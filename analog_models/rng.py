@@ -20,19 +20,32 @@ The hash is the SplitMix64 finaliser (Steele, Lea, Flood, OOPSLA 2014), a biject
 applied after xoring in each key component in turn. It is evaluated with numpy uint64 array
 arithmetic (wrapping multiplication), so a batch of keys costs a handful of vector operations and
 gives bit-identical results however the keys are batched.
+
+Speed (none of it changes a number): the scalar part of the key, ``(seed, instance, stream,
+lane)``, is hashed once and cached; a scalar counter is mixed in with Python integers; and
+:func:`normal_into` fills a caller's buffer block by block with in-place ufuncs, which is what
+the array model's large evaluations use.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-__all__ = ["STREAMS", "hash_u64", "uniform", "normal"]
+__all__ = ["STREAMS", "hash_u64", "uniform", "uniform_rows", "normal", "normal_into", "normal_radius_into"]
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
+_GOLDEN_U64 = np.uint64(_GOLDEN)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
+_S11 = np.uint64(11)
+#: 2**-53: scales the top 53 bits of a hash into [0, 1).
+_INV_2_53 = 1.0 / 9007199254740992.0
+#: ``2.0 * np.pi`` exactly as ``2.0 * np.pi * u2`` evaluates it (left to right).
+_TWO_PI = 2.0 * np.pi
 
 #: Stream identifiers. Never renumber one: saved arrays re-derive their devices from them.
 STREAMS = {
@@ -63,11 +76,43 @@ def _mix(z: np.ndarray) -> np.ndarray:
     return z ^ (z >> _S31)
 
 
+def _mix_inplace(z: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """:func:`_mix` overwriting ``z`` (a uint64 array; ``tmp`` is scratch of its shape).
+
+    The same eight operations in the same order, without a temporary array per operation.
+    """
+    np.right_shift(z, _S30, out=tmp)
+    z ^= tmp
+    z *= _M1
+    np.right_shift(z, _S27, out=tmp)
+    z ^= tmp
+    z *= _M2
+    np.right_shift(z, _S31, out=tmp)
+    z ^= tmp
+    return z
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefix_int(seed: int, instance: int, stream: int, lane: int) -> int:
+    h = _mix_int(seed + _GOLDEN)
+    h = _mix_int(h ^ ((instance + 1) * _GOLDEN))
+    h = _mix_int(h ^ ((stream + 1) * 0xD1B54A32D192ED03))
+    return _mix_int(h ^ ((lane + 1) * 0x8CB92BA72F3D8DD7))
+
+
 def _prefix(seed: int, instance: int, stream: int, lane: int) -> int:
-    h = _mix_int(int(seed) + _GOLDEN)
-    h = _mix_int(h ^ ((int(instance) + 1) * _GOLDEN))
-    h = _mix_int(h ^ ((int(stream) + 1) * 0xD1B54A32D192ED03))
-    return _mix_int(h ^ ((int(lane) + 1) * 0x8CB92BA72F3D8DD7))
+    """Hash of the scalar key components; a pure function of them, so it is cached (every
+    write pulse and sense of an array asks for the same few)."""
+    return _prefix_int(int(seed), int(instance), int(stream), int(lane))
+
+
+def _scalar_counter(counter) -> int | None:
+    """``counter`` as a Python int when it is one non-negative integer that fits 64 bits."""
+    if isinstance(counter, (int, np.integer)):
+        c = int(counter)
+        if 0 <= c <= _MASK64:
+            return c
+    return None
 
 
 def hash_u64(seed: int, instance: int, stream: int, counter, index, lane: int = 0) -> np.ndarray:
@@ -80,23 +125,111 @@ def hash_u64(seed: int, instance: int, stream: int, counter, index, lane: int = 
     counter, index : array_like of int
         Non-negative operation counters and device/column indices.
     """
-    p = np.uint64(_prefix(seed, instance, stream, lane))
+    p = _prefix(seed, instance, stream, lane)
+    c = _scalar_counter(counter)
+    if c is not None and isinstance(index, np.ndarray) and index.ndim and index.dtype == np.uint64:
+        # Fast path of a write pulse or a sense (one counter, a row of device indices): the
+        # counter's mix is done on Python ints (exactly the uint64 arithmetic), and the array
+        # operands are never 0-d, so numpy wraps the multiplications without a warning and no
+        # np.errstate context is needed.
+        return _mix(np.uint64(_mix_int(c ^ p)) ^ (index * _GOLDEN_U64))
     c = np.asarray(counter, dtype=np.uint64)
     i = np.asarray(index, dtype=np.uint64)
     # uint64 multiplication is meant to wrap; numpy only warns about it for 0-d operands.
     with np.errstate(over="ignore"):
-        h = _mix(c ^ p)
-        return np.asarray(_mix(h ^ (i * np.uint64(_GOLDEN))))
+        h = _mix(c ^ np.uint64(p))
+        return np.asarray(_mix(h ^ (i * _GOLDEN_U64)))
 
 
 def uniform(seed: int, instance: int, stream: int, counter, index, lane: int = 0) -> np.ndarray:
     """Uniform doubles in the open interval (0, 1), one per key (53 random bits)."""
     h = hash_u64(seed, instance, stream, counter, index, lane)
-    return ((h >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    return ((h >> _S11).astype(np.float64) + 0.5) * _INV_2_53
 
 
 def normal(seed: int, instance: int, stream: int, counter, index) -> np.ndarray:
     """Standard normal doubles, one per key (Box-Muller on two keyed uniforms)."""
-    u1 = uniform(seed, instance, stream, counter, index, lane=0)
-    u2 = uniform(seed, instance, stream, counter, index, lane=1)
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+    c = _scalar_counter(counter)
+    if c is not None and isinstance(index, np.ndarray) and index.ndim == 1:
+        # Fast path of a sense (one counter, a row of devices): both lanes' hashes in one
+        # (2, n) array, so the mixing and the conversion run once instead of twice.
+        hc = np.array([_mix_int(c ^ _prefix(seed, instance, stream, 0)),
+                       _mix_int(c ^ _prefix(seed, instance, stream, 1))], dtype=np.uint64)
+        h = _mix(hc[:, None] ^ (index.astype(np.uint64, copy=False) * _GOLDEN_U64)[None, :])
+        u = ((h >> _S11).astype(np.float64) + 0.5) * _INV_2_53
+        u1, u2 = u
+    else:
+        u1 = uniform(seed, instance, stream, counter, index, lane=0)
+        u2 = uniform(seed, instance, stream, counter, index, lane=1)
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
+
+
+def uniform_rows(seed: int, instance: int, keys, index_golden: np.ndarray) -> np.ndarray:
+    """Several scalar-counter :func:`uniform` calls in one, shape (len(keys), n).
+
+    Row ``k`` is ``uniform(seed, instance, stream, counter, index[k], lane)`` for
+    ``keys[k] = (stream, counter, lane)``; ``index_golden[k]`` is ``index[k] * 0x9E3779B97F4A7C15``
+    (wrapping), shape (len(keys), n). One mixing pass serves every key: the array model's
+    write-verify round draws its two pulses and two senses this way.
+    """
+    hc = np.array([_mix_int(int(c) ^ _prefix(seed, instance, stream, lane)) for stream, c, lane in keys],
+                  dtype=np.uint64)
+    h = _mix(hc[:, None] ^ index_golden)
+    return ((h >> _S11).astype(np.float64) + 0.5) * _INV_2_53
+
+
+def _uniform_lane_into(dst: np.ndarray, seed: int, instance: int, stream: int, lane: int,
+                       counters: np.ndarray, index_golden: np.ndarray, h: np.ndarray,
+                       tmp: np.ndarray) -> np.ndarray:
+    """:func:`uniform` for the keys ``counters[:, None]`` x ``index`` into ``dst`` (in place)."""
+    hc = _mix(counters ^ np.uint64(_prefix(seed, instance, stream, lane)))
+    np.bitwise_xor(hc[:, None], index_golden[None, :], out=h)
+    _mix_inplace(h, tmp)
+    h >>= _S11
+    np.add(h.view(np.int64), 0.5, out=dst)  # float64(h >> 11) + 0.5 (the conversion is exact)
+    dst *= _INV_2_53
+    return dst
+
+
+def normal_radius_into(out: np.ndarray, seed: int, instance: int, stream: int, counters: np.ndarray,
+                       index_golden: np.ndarray, scratch: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The first factor ``sqrt(-2 ln u1)`` of :func:`normal`'s Box-Muller, written into ``out``.
+
+    Keys and buffers as in :func:`normal_into` (``scratch`` = its first two arrays). It bounds
+    the normal: ``|normal| <= radius`` bit for bit, since the second factor, a libm cosine, is
+    within [-1, 1] and rounding is monotone.
+    """
+    h, tmp = scratch
+    _uniform_lane_into(out, seed, instance, stream, 0, counters, index_golden, h, tmp)
+    np.log(out, out=out)
+    out *= -2.0
+    np.sqrt(out, out=out)
+    return out
+
+
+def normal_into(out: np.ndarray, seed: int, instance: int, stream: int, counters: np.ndarray,
+                index_golden: np.ndarray, scratch: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    """:func:`normal` for the keys ``counters[:, None]`` x ``index``, written into ``out``.
+
+    Bit for bit ``normal(seed, instance, stream, counters[:, None], index[None, :])``, computed
+    with the same operations but in place, in caller-owned buffers (no allocation per call, and
+    a block of rows stays in the cache from the first operation to the last).
+
+    Parameters
+    ----------
+    out : ndarray of float64, shape (n, m), C-contiguous
+        Receives the normals.
+    counters : ndarray of uint64, shape (n,)
+        Operation counters of the rows.
+    index_golden : ndarray of uint64, shape (m,)
+        ``index * 0x9E3779B97F4A7C15`` (wrapping) of the columns, precomputed by the caller.
+    scratch : three C-contiguous arrays of shape (n, m): uint64, uint64, float64
+    """
+    h, tmp, u2 = scratch
+    # np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2), operation by operation:
+    normal_radius_into(out, seed, instance, stream, counters, index_golden, (h, tmp))
+    _uniform_lane_into(u2, seed, instance, stream, 1, counters, index_golden, h, tmp)
+    u2 *= _TWO_PI
+    np.cos(u2, out=u2)
+    out *= u2
+    return out

@@ -58,9 +58,17 @@ def binary_activation(dot, theta) -> np.ndarray:
 def as_pm1_int8(a, name: str = "array") -> np.ndarray:
     """Check that ``a`` holds only ±1 and return it as int8 (ValueError naming ``name`` otherwise)."""
     arr = np.asarray(a)
-    if arr.size and not np.isin(arr, (-1, 1)).all():
+    if arr.size and not _all_pm1(arr):
         raise ValueError(f"{name} must hold only -1 and +1")
     return arr.astype(np.int8)
+
+
+def _all_pm1(arr: np.ndarray) -> bool:
+    """``np.isin(arr, (-1, 1)).all()``; for numbers as two comparisons, which is the same test
+    (isin compares with ==) at a tenth of the cost on a batch of digits."""
+    if arr.dtype.kind in "biufc":
+        return bool(((arr == 1) | (arr == -1)).all())
+    return bool(np.isin(arr, (-1, 1)).all())
 
 
 def fold_batchnorm(weights, mean, var, gamma, beta, eps: float = 1e-5):

@@ -190,22 +190,31 @@ async def hardware_forward(drivers, weights: MlpWeights, x, *, verify: bool = Tr
     x = as_pm1_int8(x, "inputs")
     cols = drivers[0].cols
     groups = [slice(g, min(g + cols, weights.hidden)) for g in range(0, weights.hidden, cols)]
-    outs, failures, timeouts = [], 0, 0
+    dots, acts, failures, timeouts = [], [], 0, 0
+    codes1 = None
     for k, g in enumerate(groups):
         layer = MacroDense(drivers, weights.w1[:, g], weights.theta1[g], verify=verify, dither=hidden_dither)
-        outs.append(await layer(x))
+        out = await layer(x)
+        # The group's codes go straight into the int16 result (the cast astype(np.int16)
+        # does); keeping every group's int64 codes for one concatenation would cost two more
+        # passes over the largest array of the job.
+        if codes1 is None:
+            codes1 = np.empty(out.codes.shape[:2] + (weights.hidden,), dtype=np.int16)
+        codes1[:, :, g] = out.codes
+        dots.append(out.dot)
+        acts.append(out.activations)
         failures += layer.write_failures
-        timeouts += outs[-1].timeouts
+        timeouts += out.timeouts
         if progress is not None:
             progress(k + 1, len(groups) + 1)
-    h = np.concatenate([o.activations for o in outs], axis=1)
+    h = np.concatenate(acts, axis=1)
     layer2 = MacroDense(drivers, weights.w2, None, verify=verify, dither=output_dither)
     out2 = await layer2(h)
     if progress is not None:
         progress(len(groups) + 1, len(groups) + 1)
     return dict(pred=np.argmax(out2.dot + weights.bias2, axis=1),
-                dot1=np.concatenate([o.dot for o in outs], axis=1), h=h, dot2=out2.dot,
-                codes1=np.concatenate([o.codes for o in outs], axis=2).astype(np.int16),
+                dot1=np.concatenate(dots, axis=1), h=h, dot2=out2.dot,
+                codes1=codes1,
                 codes2=out2.codes.astype(np.int16),
                 write_failures=failures + layer2.write_failures, timeouts=timeouts + out2.timeouts)
 
@@ -268,10 +277,9 @@ async def mlp_job(drivers, config, weights: MlpWeights, x, *, calibrate: bool, s
         parts.append(await hardware_forward(drivers, weights, x[start:start + step], progress=stage,
                                             output_dither=output_dither, hidden_dither=hidden_dither))
     out = {}
-    for k in ("pred", "dot1", "h", "dot2"):
-        out[k] = np.concatenate([p[k] for p in parts], axis=0)
-    for k in ("codes1", "codes2"):
-        out[k] = np.concatenate([p[k] for p in parts], axis=1)
+    for k, axis in (("pred", 0), ("dot1", 0), ("h", 0), ("dot2", 0), ("codes1", 1), ("codes2", 1)):
+        # One chunk (chunk=None): its arrays are the result, no copy needed.
+        out[k] = parts[0][k] if len(parts) == 1 else np.concatenate([p[k] for p in parts], axis=axis)
     for k in ("write_failures", "timeouts"):
         out[k] = int(sum(p[k] for p in parts))
     out["calibration_rms"] = float(np.mean(rms)) if rms else float("nan")

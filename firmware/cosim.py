@@ -87,6 +87,9 @@ def run_job(job: str, *, sim: str, params, preset: str, seed: int, arrays: dict,
         for name, value in arrays.items():
             np.save(tmp / f"{name}.npy", np.asarray(value))
         config = dict(preset=preset, seed=seed, job=job, folder=str(tmp), options=options or {})
+        if not waves:
+            # The shim build's in-simulator bus master: Python wakes once per block of transfers.
+            config["bus"] = "engine"
         if faults:
             config["faults"] = faults
         # The comparator-edge shim is the fast path; waves come from the plain top level,

@@ -658,8 +658,8 @@ class MacroDriver:
 
     async def _compute_queued(self, x_bits: np.ndarray):
         """:meth:`_compute_bits` through the hardware queue: per chunk of up to BATCH_CAPS.DEPTH
-        vectors, the inputs in one block of BATCH_IN writes, one COMPUTE_BATCH, one completion,
-        the results in one block of BATCH_OUT reads."""
+        vectors, the inputs in one block of BATCH_IN writes, one COMPUTE_BATCH, the results in
+        one block of BATCH_OUT reads streamed while the batch runs, one completion."""
         info = self._need_open()
         batch = x_bits.shape[0]
         rw, cw = info.result_words, info.code_words
@@ -676,9 +676,12 @@ class MacroDriver:
                 raise MacroError(f"batch input queue holds {level['IN_LEVEL']} vectors and "
                                  f"{level['IN_WORDS']} words after {n} were queued (left over from an "
                                  "interrupted batch?); call soft_reset()")
-            await self._command(OP_COMPUTE_BATCH, what=f"COMPUTE_BATCH of {n}")
-            self.stats["computes"] += n
+            # The results are read right after the command: the macro holds each read until its
+            # word is stored, so the transfers overlap the computes that are still running.
+            await self.regs.write_reg("CMD", _fields_word("CMD", OP=OP_COMPUTE_BATCH))
             words = np.array(await self.regs.read_fifo(out_addr, n * rw), dtype=np.uint32).reshape(n, rw)
+            await self._wait(f"COMPUTE_BATCH of {n}")
+            self.stats["computes"] += n
             codes[start:start + n] = _unpack_code_rows(words[:, :cw], info.code_field_bits, info.cols)
             act[start:start + n] = _words_to_bool_rows(words[:, cw:cw + info.col_words], info.cols)
             tmo[start:start + n] = _words_to_bool_rows(words[:, cw + info.col_words:], info.cols)

@@ -44,6 +44,16 @@ from rtl.reference import tdc_codes
 from .regs import RESP_SLVERR, WORD_MASK, BusError, RegisterAccess, check_word
 
 _COUNT_MASK = WORD_MASK  # OP_COUNT and RETRY_TOTAL wrap at 32 bits
+_CMD_FIELDS = tuple(reg("CMD").field(n) for n in ("OP", "ROW", "SIDE"))
+_WS_FIELDS = tuple(reg("WRITE_STATUS").field(n) for n in ("ROUNDS", "ROW", "FAILED"))
+
+
+def _fields_mask(r: Register) -> int:
+    """The bits of a register that belong to a field (a read returns only those)."""
+    keep = 0
+    for f in r.fields:
+        keep |= f.mask
+    return keep
 
 
 def _resolve_config(config):
@@ -58,14 +68,15 @@ def _bits_to_words_np(bits: np.ndarray, n_words: int) -> list[int]:
     """Pack a 1-D bool array into 32-bit words, element 0 in bit 0 of word 0."""
     padded = np.zeros(n_words * BUS_DATA_BITS, dtype=bool)
     padded[: bits.shape[0]] = bits
-    packed = np.packbits(padded.reshape(n_words, BUS_DATA_BITS), axis=1, bitorder="little")
-    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+    # Little-endian bit order in little-endian 32-bit words: bit i of the vector is bit i % 32
+    # of word i // 32.
+    return np.packbits(padded, bitorder="little").view("<u4").tolist()
 
 
 def _words_to_bits_np(words: list[int], n_bits: int) -> np.ndarray:
     """Inverse of :func:`_bits_to_words_np`."""
-    raw = b"".join(int(w).to_bytes(4, "little") for w in words)
-    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")[:n_bits].astype(bool)
+    raw = np.array(words, dtype="<u4").view(np.uint8)
+    return np.unpackbits(raw, bitorder="little")[:n_bits].astype(bool)
 
 
 def _result_words(p: MacroParams, codes: np.ndarray, act: np.ndarray, tmo: np.ndarray) -> list[int]:
@@ -127,6 +138,12 @@ class FastMacroModel(RegisterAccess):
         for r in REGISTERS:
             for i in range(r.words(params)):
                 self._decode[(r.offset >> 2) + i] = (r, i)
+        # Per register, the bits a read returns and the bits a write keeps (the map is
+        # constant, so these are worked out once instead of on every access).
+        self._read_mask = {r.name: _fields_mask(r) for r in REGISTERS}
+        self._write_mask = {r.name: r.writable_mask for r in REGISTERS}
+        # (register, field) -> (first word index, Field), for _get.
+        self._field_at: dict[tuple[str, str | None], tuple[int, Any]] = {}
         self.reset()
 
     # ------------------------------------------------------------------ state
@@ -168,11 +185,13 @@ class FastMacroModel(RegisterAccess):
 
     def _get(self, name: str, field: str | None = None, index: int = 0) -> int:
         """Value of an RW register (or one of its fields) as stored."""
-        r = reg(name)
-        word = self._rw[(r.offset >> 2) + index]
-        if field is None:
-            return word
-        return r.field(field).extract(word)
+        at = self._field_at.get((name, field))
+        if at is None:
+            r = reg(name)
+            at = self._field_at[(name, field)] = (r.offset >> 2, None if field is None else r.field(field))
+        base, f = at
+        word = self._rw[base + index]
+        return word if f is None else f.extract(word)
 
     def _set_rw_window(self, name: str, words: list[int]) -> None:
         r = reg(name)
@@ -213,11 +232,7 @@ class FastMacroModel(RegisterAccess):
             return r.reset_value(self.params)
         if r.name == "BATCH_OUT":
             return self._pop_result()
-        value = self._ro_value(r.name, i)
-        keep = 0
-        for f in r.fields:
-            keep |= f.mask
-        return value & keep
+        return self._ro_value(r.name, i) & self._read_mask[r.name]
 
     def _ro_value(self, name: str, i: int) -> int:
         if name == "FLAGS":
@@ -228,9 +243,9 @@ class FastMacroModel(RegisterAccess):
         if name == "OP_COUNT":
             return self._op_count
         if name == "WRITE_STATUS":
-            ws = reg("WRITE_STATUS")
-            return (ws.field("ROUNDS").insert(self._seq_rounds) | ws.field("ROW").insert(self._seq_row)
-                    | ws.field("FAILED").insert(int(any(self._fail_mask))))
+            rounds, row, failed = _WS_FIELDS
+            return (rounds.insert(self._seq_rounds) | row.insert(self._seq_row)
+                    | failed.insert(int(any(self._fail_mask))))
         if name == "RETRY_TOTAL":
             return self._retry_total
         if name == "BATCH_STATUS":
@@ -255,7 +270,7 @@ class FastMacroModel(RegisterAccess):
             raise BusError(int(addr), RESP_SLVERR, True, f"{r.name} is read-only")
         word = (r.offset >> 2) + i
         if r.access == "RW":
-            self._rw[word] = value & r.writable_mask
+            self._rw[word] = value & self._write_mask[r.name]
         elif r.access == "W1C":
             self._flags &= ~value
         elif r.name == "CMD":
@@ -298,13 +313,31 @@ class FastMacroModel(RegisterAccess):
         """Write one word; see :meth:`write_sync`."""
         self.write_sync(addr, value)
 
+    # The block transfers of RegisterAccess, word by word through read_sync/write_sync
+    # directly (the same accesses in the same order, without a coroutine per word).
+
+    async def read_block(self, addr: int, n: int) -> list[int]:
+        """Read ``n`` consecutive words starting at ``addr``."""
+        return [self.read_sync(addr + 4 * i) for i in range(n)]
+
+    async def write_block(self, addr: int, values) -> None:
+        """Write consecutive words starting at ``addr``."""
+        for i, v in enumerate(values):
+            self.write_sync(addr + 4 * i, v)
+
+    async def read_fifo(self, addr: int, n: int) -> list[int]:
+        """Read the word at ``addr`` ``n`` times (a queue register that pops on every read)."""
+        return [self.read_sync(addr) for _ in range(n)]
+
+    async def write_fifo(self, addr: int, values) -> None:
+        """Write every value to the same address ``addr``, in order (a queue register)."""
+        for v in values:
+            self.write_sync(addr, v)
+
     # --------------------------------------------------------------- commands
 
     def _command(self, word: int) -> None:
-        cmd = reg("CMD")
-        op = cmd.field("OP").extract(word)
-        row = cmd.field("ROW").extract(word)
-        side = cmd.field("SIDE").extract(word)
+        op, row, side = (f.extract(word) for f in _CMD_FIELDS)
         if op not in OP_NAMES or (op in (OP_WRITE_ROW, OP_READ_ROW) and row >= self.params.rows):
             self._flags |= FLAG_BAD_CMD
             return
@@ -350,12 +383,23 @@ class FastMacroModel(RegisterAccess):
     def _compute(self, x_bits: np.ndarray):
         """Evaluate a batch; publish the last result as the registers would show it."""
         p = self.params
-        fire_ps = self.array.evaluate(x_bits)
-        codes, act, tmo = tdc_codes(fire_ps, **self._tdc_settings())
-        codes = np.asarray(codes, dtype=np.int64).reshape(x_bits.shape[0], p.cols)
-        act = np.asarray(act, dtype=bool).reshape(codes.shape)
-        tmo = np.asarray(tmo, dtype=bool).reshape(codes.shape)
-        n = codes.shape[0]
+        n = x_bits.shape[0]
+        settings = self._tdc_settings()
+        codes = np.empty((n, p.cols), dtype=np.int64)
+        act = np.empty((n, p.cols), dtype=bool)
+        tmo = np.empty((n, p.cols), dtype=bool)
+
+        def to_codes(fire_ps, r0, r1):
+            # tdc_codes is elementwise per column, so block by block gives the same numbers
+            # as on the whole batch; the array calls this as each block's fire times are ready.
+            tdc_codes(fire_ps, **settings, out=(codes[r0:r1], act[r0:r1], tmo[r0:r1]))
+
+        if self._array_own("evaluate"):
+            # The controller sees a fire time only through the clock cycle it falls in (and
+            # the sentinels): that is all the codes depend on, so the array need not resolve more.
+            self.array.evaluate(x_bits, post=to_codes, resolution_ps=self._clock_period_ps)
+        else:
+            to_codes(self.array.evaluate(x_bits), 0, n)
         if n:
             last_codes = codes[-1]
             fb = p.code_field_bits
@@ -386,14 +430,41 @@ class FastMacroModel(RegisterAccess):
     def _sense(self, row: int, side: int) -> np.ndarray:
         """One sense pulse, with the stale-read rule of docs/timing.md."""
         fresh = np.asarray(self.array.sense(row, side), dtype=bool).copy()
+        return self._sample(fresh, self._reads_fresh())
+
+    def _reads_fresh(self) -> bool:
+        """Whether a sense samples the new data: ``read_latency_ps < READ_PULSE.CYCLES * T``."""
         read_cycles = max(1, self._get("READ_PULSE", "CYCLES"))
-        if self._read_latency_ps < read_cycles * self._clock_period_ps:
+        return self._read_latency_ps < read_cycles * self._clock_period_ps
+
+    def _sample(self, fresh: np.ndarray, reads_fresh: bool) -> np.ndarray:
+        """What the controller samples from ``rd_data`` when the array drives ``fresh``."""
+        if reads_fresh:
             sample = fresh
         else:
             # The data arrives after the sampling edge: the controller sees the old pin value.
             sample = self._rd_data_pin.copy()
         self._rd_data_pin = fresh
         return sample
+
+    def _array_own(self, *names: str) -> bool:
+        """Whether the array's methods ``names`` are :class:`MramArray`'s own.
+
+        The model's fast paths (a whole write round in one call, an evaluation that hands over
+        fire times block by block) are, by definition, the same as the plain pin operations;
+        when a test wraps those on the instance to log or disturb the pin traffic, the model
+        uses the plain operations.
+        """
+        from analog_models.array import MramArray
+
+        a = self.array
+        own = getattr(a, "__dict__", {})
+        return all(getattr(type(a), m, None) is getattr(MramArray, m) and m not in own for m in names)
+
+    def _fused_rounds(self) -> bool:
+        """Whether a write round may use :meth:`MramArray.write_row_round`, the array's
+        ``write_pulse, write_pulse, sense, sense`` with the draws made together."""
+        return self._array_own("write_row_round", "write_pulse", "sense")
 
     def _write_row(self, row: int) -> None:
         """The pulse / verify / retry loop of docs/timing.md, in the RTL's pin order."""
@@ -403,20 +474,32 @@ class FastMacroModel(RegisterAccess):
         pulse_ps = max(1, self._get("WRITE_PULSE", "CYCLES")) * self._clock_period_ps
         verify = bool(self._get("CTRL", "VERIFY_EN"))
         max_rounds = self._get("WRITE_RETRIES", "MAX")
+        # Configuration cannot change while a command runs (it completes inside one write).
+        reads_fresh = self._reads_fresh()
+        fused = self._fused_rounds()
         pending_a = np.ones(p.cols, dtype=bool)
         pending_b = np.ones(p.cols, dtype=bool)
         rounds = 0
         failed = False
         fail = np.zeros(p.cols, dtype=bool)
         while True:
-            if pending_a.any():
-                self.array.write_pulse(row, 0, w.copy(), pending_a.copy(), pulse_ps)
-            if pending_b.any():
-                self.array.write_pulse(row, 1, not_w.copy(), pending_b.copy(), pulse_ps)
+            if fused:
+                # Pulse A, pulse B (each skipped when nothing is pending), sense A, sense B.
+                _, _, a, b = self.array.write_row_round(row, w, pending_a, not_w, pending_b, pulse_ps,
+                                                        sense=verify)
+                if verify:
+                    a = self._sample(a, reads_fresh)
+                    b = self._sample(b, reads_fresh)
+            else:
+                if pending_a.any():
+                    self.array.write_pulse(row, 0, w.copy(), pending_a.copy(), pulse_ps)
+                if pending_b.any():
+                    self.array.write_pulse(row, 1, not_w.copy(), pending_b.copy(), pulse_ps)
+                if verify:
+                    a = self._sense(row, 0)
+                    b = self._sense(row, 1)
             if not verify:
                 break
-            a = self._sense(row, 0)
-            b = self._sense(row, 1)
             pending_a = a != w
             pending_b = b != not_w
             if not (pending_a.any() or pending_b.any()):

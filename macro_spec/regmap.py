@@ -262,7 +262,8 @@ REGISTERS: tuple[Register, ...] = (
              (Field("BITS", 0, 32, "32 rows per word"),)),
     Register("BATCH_OUT", 0x054, "RO",
              "Result queue of the last COMPUTE_BATCH: each read pops the next word (per vector: CODE words, "
-             "ACT words, TMO words); reads 0 with FLAGS.QUEUE when empty, 0 with FLAGS.REFUSED while busy",
+             "ACT words, TMO words); while the batch runs a read waits for its word; reads 0 with FLAGS.QUEUE "
+             "when empty, 0 with FLAGS.REFUSED during another command",
              (Field("WORD", 0, 32, "next result word"),), pops=True),
     Register("BATCH_STATUS", 0x058, "RO", "Fill levels of the batch queues",
              (Field("IN_LEVEL", 0, 8, "complete input vectors queued"),

@@ -39,7 +39,8 @@ class RegPortSignature(wiring.Signature):
     A write is one cycle of ``w_stb`` with ``w_addr`` (word index), ``w_data`` and ``w_strb``;
     the register file answers ``w_err`` in the same cycle. A read is combinational: ``r_data``
     and ``r_err`` follow ``r_addr``; ``r_stb`` marks the cycle the bus takes the read (a queue
-    register pops then).
+    register pops then). ``r_wait`` asks the slave not to take the read yet (a queue register
+    that will have a word shortly); the slave then holds ARREADY low.
     """
 
     def __init__(self, word_addr_bits: int, data_bits: int = 32):
@@ -47,6 +48,7 @@ class RegPortSignature(wiring.Signature):
             "w_stb": Out(1), "w_addr": Out(word_addr_bits), "w_data": Out(data_bits),
             "w_strb": Out(data_bits // 8), "w_err": In(1),
             "r_stb": Out(1), "r_addr": Out(word_addr_bits), "r_data": In(data_bits), "r_err": In(1),
+            "r_wait": In(1),
         })
 
 
@@ -96,8 +98,9 @@ class AxiLiteSlave(wiring.Component):
             bus.awready.eq(~aw_held),
             bus.wready.eq(~w_held),
             # A new read is taken whenever the response slot is free at the next edge, so a
-            # master that keeps RREADY high gets one read per cycle.
-            bus.arready.eq(~bus.rvalid | bus.rready),
+            # master that keeps RREADY high gets one read per cycle; a register that cannot
+            # answer yet (r_wait, bounded by the running command) holds it off.
+            bus.arready.eq((~bus.rvalid | bus.rready) & ~regs.r_wait),
         ]
 
         have_aw = aw_held | bus.awvalid

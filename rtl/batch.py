@@ -17,14 +17,20 @@ class BatchQueue(wiring.Component):
     them). Between two computes the queue spends one cycle storing the published result, and
     starts the next compute in that same cycle.
 
+    Results can be read while the batch runs: a BATCH_OUT read that finds no word yet is held
+    off (``wait``, the bus slave keeps ARREADY low) until the next result is stored, so a host
+    that issues all its reads right after the command streams the results out while the
+    remaining vectors compute. The wait is bounded by one compute, which the TDC timeout bounds.
+
     Both queues are memories (block RAM on an FPGA): the input queue ``batch_depth`` x ``rows``
     bits, the result queue ``batch_depth`` x ``32 * result_words`` bits. A batch consumes the
     whole input queue, so both fill from address 0 and need no wrap-around: starting a batch
     empties the result queue (unread results of the previous batch are discarded) and its end
     empties the input queue.
 
-    The top level keeps pushes, pops and starts away while anything is busy (FLAGS.REFUSED) and
-    starts a batch only with at least one complete vector queued and no partial one.
+    The top level keeps pushes and starts away while anything is busy, and pops while another
+    command runs (FLAGS.REFUSED), and starts a batch only with at least one complete vector
+    queued and no partial one.
 
     Parameters
     ----------
@@ -37,6 +43,8 @@ class BatchQueue(wiring.Component):
         BATCH_IN write strobe (data ``push_data``).
     pop : In(1)
         BATCH_OUT read taken by the bus.
+    wait : Out(1)
+        Hold BATCH_OUT reads off: the batch runs and no result word is ready.
     start : In(1)
         Accepted COMPUTE_BATCH.
     comp_done : In(1)
@@ -70,7 +78,7 @@ class BatchQueue(wiring.Component):
         super().__init__({
             "push": In(1), "push_data": In(BUS_DATA_BITS), "pop": In(1), "start": In(1),
             "comp_done": In(1), "result": In(BUS_DATA_BITS * params.result_words),
-            "x": Out(params.rows), "comp_start": Out(1), "active": Out(1), "done": Out(1),
+            "x": Out(params.rows), "comp_start": Out(1), "active": Out(1), "done": Out(1), "wait": Out(1),
             "out_word": Out(BUS_DATA_BITS), "overflow": Out(1), "underflow": Out(1),
             "can_start": Out(1),
             "in_level": Out(8), "in_words": Out(3), "out_level": Out(8), "out_word_index": Out(7),
@@ -90,7 +98,8 @@ class BatchQueue(wiring.Component):
         in_level = Signal(range(depth + 1))
         in_words = Signal(range(max(p.row_words, 2)))
         partial = [Signal(BUS_DATA_BITS, name=f"partial{w}") for w in range(p.row_words - 1)]
-        out_level = Signal(range(depth + 1))
+        out_level = Signal(range(depth + 1))   # results stored and not yet read out completely
+        stored = Signal(range(depth + 1))      # results stored by this batch (write address)
         out_index = Signal(range(depth))
         out_word_index = Signal(range(max(p.result_words, 2)))
         issue = Signal(range(depth + 1))   # next queued vector to compute
@@ -116,7 +125,9 @@ class BatchQueue(wiring.Component):
                         m.d.sync += word.eq(self.push_data)
                 m.d.sync += in_words.eq(in_words + 1)
 
-        # Output side: the word under the read pointer; a pop advances it.
+        # Output side: the word under the read pointer; a pop advances it. A store and the pop
+        # that finishes a result may fall in the same cycle: the level takes both.
+        store, popped = Signal(), Signal()
         m.d.comb += out_rd.addr.eq(out_index)
         with m.If(out_level != 0):
             m.d.comb += self.out_word.eq(out_rd.data.word_select(out_word_index, BUS_DATA_BITS))
@@ -124,18 +135,24 @@ class BatchQueue(wiring.Component):
             with m.If(out_level == 0):
                 m.d.comb += self.underflow.eq(1)
             with m.Elif(out_word_index == p.result_words - 1):
-                m.d.sync += [out_word_index.eq(0), out_index.eq(out_index + 1),
-                             out_level.eq(out_level - 1)]
+                m.d.comb += popped.eq(1)
+                m.d.sync += [out_word_index.eq(0), out_index.eq(out_index + 1)]
             with m.Else():
                 m.d.sync += out_word_index.eq(out_word_index + 1)
+        with m.If(store & ~popped):
+            m.d.sync += out_level.eq(out_level + 1)
+        with m.Elif(popped & ~store):
+            m.d.sync += out_level.eq(out_level - 1)
+        m.d.comb += self.wait.eq(self.active & (out_level == 0))
 
         # Sequencing: one compute per queued vector.
         m.d.comb += [in_rd.addr.eq(issue), self.x.eq(in_rd.data),
-                     out_wr.addr.eq(out_level), out_wr.data.eq(self.result)]
+                     out_wr.addr.eq(stored), out_wr.data.eq(self.result), out_wr.en.eq(store)]
         with m.FSM(name="batch"):
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [issue.eq(0), out_level.eq(0), out_index.eq(0), out_word_index.eq(0)]
+                    m.d.sync += [issue.eq(0), stored.eq(0), out_level.eq(0), out_index.eq(0),
+                                 out_word_index.eq(0)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += [self.active.eq(1), self.comp_start.eq(1)]
@@ -147,8 +164,8 @@ class BatchQueue(wiring.Component):
                     m.next = "STORE"
             with m.State("STORE"):
                 # The result registers hold this vector's result now; keep it, start the next.
-                m.d.comb += [self.active.eq(1), out_wr.en.eq(1)]
-                m.d.sync += out_level.eq(out_level + 1)
+                m.d.comb += [self.active.eq(1), store.eq(1)]
+                m.d.sync += stored.eq(stored + 1)
                 with m.If(issue == in_level):
                     m.d.comb += self.done.eq(1)
                     m.d.sync += in_level.eq(0)

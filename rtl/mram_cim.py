@@ -130,12 +130,15 @@ class MramCim(wiring.Component):
             with m.Else():
                 m.d.comb += bad_cmd.eq(1)
 
-        # Batch queue accesses: refused while busy (the queues belong to the running batch).
+        # Batch queue accesses: pushes are refused while busy (the input queue belongs to the
+        # running batch); results stream out while their batch runs, but not during another
+        # command.
         queue_refused, queue_error = Signal(), Signal()
-        pop_ok = Signal()
+        pop_ok, other_busy = Signal(), Signal()
         m.d.comb += [
-            queue_refused.eq((rf.wo_batch_in | rf.pop_batch_out) & busy & ~soft_reset),
-            pop_ok.eq(rf.pop_batch_out & ~busy),
+            other_busy.eq(busy & ~batch_active),
+            queue_refused.eq(((rf.wo_batch_in & busy) | (rf.pop_batch_out & other_busy)) & ~soft_reset),
+            pop_ok.eq(rf.pop_batch_out & ~other_busy),
         ]
         if batch is not None:
             m.d.comb += [
@@ -201,8 +204,9 @@ class MramCim(wiring.Component):
             pad = BUS_DATA_BITS * p.col_words
             m.d.comb += batch.result.eq(Cat(packed, Const(0, BUS_DATA_BITS * p.code_words - len(packed)),
                                             comp.act, Const(0, pad - p.cols), comp.tmo))
-            # A read refused while busy returns 0, like an empty queue.
-            m.d.comb += rf.ro_batch_out.eq(Mux(busy, 0, batch.out_word))
+            # A read refused during another command returns 0, like an empty queue.
+            m.d.comb += [rf.ro_batch_out.eq(Mux(other_busy, 0, batch.out_word)),
+                         rf.wait_batch_out.eq(batch.wait)]
             fields = {"IN_LEVEL": batch.in_level, "IN_WORDS": batch.in_words,
                       "OUT_LEVEL": batch.out_level, "OUT_WORD": batch.out_word_index}
             m.d.comb += rf.ro_batch_status.eq(

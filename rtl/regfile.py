@@ -26,7 +26,8 @@ class RegFile(wiring.Component):
       (its data is ``wdata``);
     - ``w1c_<name>``: Out, for one cycle the bits a write asks to clear;
     - ``pop_<name>``: Out, a one-cycle strobe when the bus takes a read of a queue register
-      (``pops``), the cycle its current value is returned.
+      (``pops``), the cycle its current value is returned;
+    - ``wait_<name>``: In, for a queue register: hold reads of it off (no word yet, one coming).
 
     Constant registers (ID, VERSION, CAPS) read their reset value and need no port.
 
@@ -59,6 +60,7 @@ class RegFile(wiring.Component):
                 members["ro_" + _member(r)] = In(32).array(n) if r.is_window else In(32)
                 if r.pops:
                     members["pop_" + _member(r)] = Out(1)
+                    members["wait_" + _member(r)] = In(1)
             elif r.access == "WO":
                 members["wo_" + _member(r)] = Out(1)
             elif r.access == "W1C":
@@ -101,10 +103,13 @@ class RegFile(wiring.Component):
             with m.Default():
                 m.d.comb += regs.r_err.eq(1)
 
-        # Queue registers pop when the bus takes the read.
+        # Queue registers pop when the bus takes the read, and may hold it off.
+        waits = []
         for word, r, i in self._words():
             if r.pops:
                 m.d.comb += port("pop_", r, i).eq(regs.r_stb & (regs.r_addr == word))
+                waits.append((regs.r_addr == word) & port("wait_", r, i))
+        m.d.comb += regs.r_wait.eq(Cat(*waits).any() if waits else 0)
 
         # Writes: merge byte lanes into RW storage; strobe WO; pass W1C clear masks.
         # One address comparison per word, each register updated under its own condition:

@@ -94,9 +94,15 @@ class ArrayAdapter:
         import cocotb
 
         if self.shim:
+            from .shim import SHIM_SLOTS
+
             self.dut.shim_high.value = self.stuck_high_mask
-            self.dut.shim_go.value = 0
-            self._go = 0
+            self._go = [0] * SHIM_SLOTS
+            # Simulation time (fs) after which each slot has no edge in flight.
+            self._slot_free_fs = [0] * SHIM_SLOTS
+            self._slot = 0
+            for k in range(SHIM_SLOTS):
+                getattr(self.dut, f"shim_go{k}").value = 0
             loops = (self._evaluate_shim_loop, self._write_loop, self._read_loop)
         else:
             self.dut.array__cmp.value = self.stuck_high_mask
@@ -150,9 +156,23 @@ class ArrayAdapter:
             fire = await self._next_evaluation()
             # FIRE_ALREADY only comes from comparators stuck high, which shim_high holds.
             delays = np.where((fire < 0) | (fire >= FIRE_NEVER) | (fire >= SHIM_NEVER), SHIM_NEVER, fire)
-            dut.shim_delay_ps.value = int.from_bytes(delays.astype("<u4").tobytes(), "little")
-            self._go ^= 1
-            dut.shim_go.value = self._go
+            now_fs = get_sim_time("fs")
+            # A slot whose edges have all landed (see tb/shim.py: never reload a busy slot).
+            n = len(self._go)
+            for step in range(n):
+                k = (self._slot + step) % n
+                if self._slot_free_fs[k] <= now_fs:
+                    break
+            else:
+                raise RuntimeError(f"all {n} comparator-shim slots still hold edges of earlier evaluations "
+                                   "(evaluations much shorter than their fire times); use the Python edge path")
+            self._slot = (k + 1) % n
+            finite = delays[delays != SHIM_NEVER]
+            last_fs = int(finite.max()) * FS_PER_PS + FS_PER_PS if finite.size else 0
+            self._slot_free_fs[k] = now_fs + last_fs
+            getattr(dut, f"shim_delay{k}_ps").value = int.from_bytes(delays.astype("<u4").tobytes(), "little")
+            self._go[k] ^= 1
+            getattr(dut, f"shim_go{k}").value = self._go[k]
 
     async def _write_loop(self):
         dut = self.dut

@@ -25,13 +25,15 @@ class LeanAxiLiteMaster:
         Signal name prefix (``"bus__"`` for ``mram_cim``).
     timeout_cycles : int
         A handshake that takes longer raises :class:`TimeoutError` (the bus must never hang).
+        The default covers the longest legitimate wait: a BATCH_OUT read held off for one
+        compute, whose TDC timeout and precharge are at most 65,535 cycles each.
     """
 
     CHANNELS = ("awaddr", "awprot", "awvalid", "awready", "wdata", "wstrb", "wvalid", "wready",
                 "bresp", "bvalid", "bready", "araddr", "arprot", "arvalid", "arready", "rdata",
                 "rresp", "rvalid", "rready")
 
-    def __init__(self, dut, clk, prefix: str = "bus__", timeout_cycles: int = 10_000):
+    def __init__(self, dut, clk, prefix: str = "bus__", timeout_cycles: int = 1 << 17):
         for name in self.CHANNELS:
             setattr(self, name, getattr(dut, prefix + name))
         self.timeout_cycles = timeout_cycles
@@ -191,14 +193,21 @@ class LeanRegisterAccess(RegisterAccess):
 
     async def wait_irq(self, max_cycles: int) -> bool:
         """Wait until the interrupt pin is high (at most ``max_cycles``); True if it is."""
-        # Sleep on the pin in short slices: a timer that loses the race stays queued in the
-        # simulator until it expires, so one long timer per wait would pile up over a run.
-        slice_cycles = 4096
-        waited = 0
-        while self.irq.value != 1:
-            if waited >= max_cycles:
-                return False
-            timer = Timer(slice_cycles * self.clock_period_ps, unit="ps")
-            if await First(self._irq_rise, timer) is timer:
-                waited += slice_cycles
-        return True
+        return await wait_pin_high(self.irq, self._irq_rise, self.clock_period_ps, max_cycles)
+
+
+async def wait_pin_high(pin, rise, clock_period_ps: int, max_cycles: int) -> bool:
+    """Wait until ``pin`` is 1 (``rise``: its RisingEdge trigger), at most ``max_cycles``.
+
+    Sleeps on the pin in short timer slices: a timer that loses the race stays queued in the
+    simulator until it expires, so one long timer per wait would pile up over a run.
+    """
+    slice_cycles = 4096
+    waited = 0
+    while pin.value != 1:
+        if waited >= max_cycles:
+            return False
+        timer = Timer(slice_cycles * clock_period_ps, unit="ps")
+        if await First(rise, timer) is timer:
+            waited += slice_cycles
+    return True

@@ -18,6 +18,9 @@ from .axil import LeanAxiLiteMaster, LeanRegisterAccess
 from .runner import CONFIG_ENV
 from .scoreboard import ComputeScoreboard
 
+#: Bus masters :class:`MacroTB` can use (``engine`` only on a ``shim=True`` build).
+BUSES = ("lean", "cocotbext-axi", "engine")
+
 
 def load_config() -> dict:
     """The test configuration the runner passed in :data:`tb.runner.CONFIG_ENV`."""
@@ -54,7 +57,8 @@ class MacroTB:
     Attributes
     ----------
     bus : str
-        ``lean`` (:mod:`tb.axil`, the default) or ``cocotbext-axi``.
+        ``lean`` (:mod:`tb.axil`, the default), ``cocotbext-axi``, or ``engine`` (the
+        in-simulator burst master of :mod:`tb.bus_engine`; needs ``shim``).
     shim : bool
         The DUT is the comparator-edge shim of :mod:`tb.shim` (built with ``shim=True``).
     regs : firmware.regs.RegisterAccess
@@ -67,6 +71,11 @@ class MacroTB:
     def __init__(self, dut, params: MacroParams, config: MacroConfig, seed: int = 0, instance: int = 0,
                  array: MramArray | None = None, fault_map: FaultMap | None = None, bus: str = "lean",
                  shim: bool = False):
+        if bus not in BUSES:
+            raise ValueError(f"unknown bus master {bus!r}; choose one of {', '.join(map(repr, BUSES))}")
+        if bus == "engine" and not shim:
+            raise ValueError("bus 'engine' needs the shim build: the bus engine lives in the tb.shim wrapper "
+                             "(run with shim=True)")
         self.dut = dut
         # Defined levels on every host-driven bus input before any clock edge: a master that
         # only drives its signals once out of reset would otherwise let X into the slave.
@@ -83,9 +92,17 @@ class MacroTB:
         # A comparator stuck high is high at all times, precharge included (docs/timing.md).
         stuck_high = self.array.faults.column == COLUMN_FAULTS.index("comparator_stuck_high")
         self.adapter = ArrayAdapter(dut, self.array, config.read_latency_ps, stuck_high, shim=shim)
+        if shim and bus != "engine":
+            # An earlier test in the same simulation may have left the engine selected.
+            dut.eng_sel.value = 0
         if bus == "lean":
             # Our own master: few Python wake-ups per transfer, pipelined blocks, IRQ waits.
             self.regs = LeanRegisterAccess(LeanAxiLiteMaster(dut, dut.clk), dut.irq, self.period_ps)
+        elif bus == "engine":
+            # The in-simulator burst master: one Python wake-up per block of transfers.
+            from .bus_engine import EngineRegisterAccess
+
+            self.regs = EngineRegisterAccess(dut, dut.irq, self.period_ps)
         elif bus == "cocotbext-axi":
             # An independent, general master: cross-checks the slave against a second implementation.
             from cocotbext.axi import AxiLiteBus, AxiLiteMaster
@@ -93,8 +110,6 @@ class MacroTB:
             from firmware.cosim import AxiLiteRegisterAccess
 
             self.regs = AxiLiteRegisterAccess(AxiLiteMaster(AxiLiteBus.from_prefix(dut, "bus_"), dut.clk, dut.rst))
-        else:
-            raise ValueError(f"unknown bus master {bus!r}; choose 'lean' or 'cocotbext-axi'")
         self.scoreboard = ComputeScoreboard(params, config, self.adapter, seed)
         self._clock = None
 

@@ -136,6 +136,11 @@ def build(sim: str, params: MacroParams, waves: bool = False, shim: bool = False
                 # scheduling and its warning about unknown delays do not apply.
                 build_args += ["--timing", "--no-sched-zero-delay", "-Wno-ZERODLY",
                                "-CFLAGS", "-std=c++20 -fcoroutines"]
+                # cocotb's runner makes every signal public (--public-flat-rw), which keeps
+                # Verilator from optimising the controller: a clock cycle then costs about four
+                # times as much. The wrapper marks public what the testbench touches (its ports,
+                # the bus wires, the bus engine's pages); this later option wins.
+                build_args += ["--no-public-flat-rw"]
         else:
             # Verilog-2005 semantics: Yosys' Verilog relies on declaration initialisers creating
             # a time-0 event to evaluate its always @* blocks; under -g2012 (cocotb's default)

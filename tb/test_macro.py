@@ -572,28 +572,32 @@ async def batch_queue(dut):
         assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": n, "IN_WORDS": 0, "OUT_LEVEL": 0, "OUT_WORD": 0}
         evals, ops = len(tb.adapter.log.evaluations), await tb.regs.read_reg("OP_COUNT")
         await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
-        if n == depth:
-            # Queue accesses while busy (a long batch: still in its first compute) are refused
-            # and change nothing.
+        stream = n == depth
+        if stream:
+            # A push while the batch runs is refused; the results stream out as they are
+            # stored: every read is held off until its word exists.
             await tb.regs.write(bi, 0xFFFFFFFF)
-            assert await tb.regs.read(bo) == 0
-        polls = 0
-        while True:
-            # FLAGS first: DONE seen while STATUS, read later, still says busy came too early.
-            early = await tb.regs.read_reg("FLAGS")
-            if not (await tb.regs.read_reg("STATUS")) & 1:
-                break
-            polls += 1
-            assert not early & FLAG_DONE, "DONE before the batch ended"
-        assert n == 1 or polls > 0
+            words = await tb.regs.read_fifo(bo, n * rw)
+        else:
+            polls = 0
+            while True:
+                # FLAGS first: DONE seen while STATUS, read later, still says busy came too early.
+                early = await tb.regs.read_reg("FLAGS")
+                if not (await tb.regs.read_reg("STATUS")) & 1:
+                    break
+                polls += 1
+                assert not early & FLAG_DONE, "DONE before the batch ended"
+            assert n == 1 or polls > 0
         flags = await flags_now()
         assert flags & FLAG_DONE and not flags & (FLAG_BAD_CMD | FLAG_QUEUE)
-        assert bool(flags & FLAG_REFUSED) == (n == depth)
+        assert bool(flags & FLAG_REFUSED) == stream
         assert len(tb.adapter.log.evaluations) == evals + n
         assert await tb.regs.read_reg("OP_COUNT") == ops + n
-        assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": 0, "IN_WORDS": 0, "OUT_LEVEL": n, "OUT_WORD": 0}
         assert (await tb.regs.read_fields("STATUS"))["LAST_OP"] == OP_COMPUTE_BATCH
-        words = await tb.regs.read_fifo(bo, n * rw)
+        if not stream:
+            assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": 0, "IN_WORDS": 0, "OUT_LEVEL": n, "OUT_WORD": 0}
+            words = await tb.regs.read_fifo(bo, n * rw)
+        assert await tb.regs.read_reg("BATCH_STATUS") == 0
         for k in range(n):
             rec = words[k * rw:(k + 1) * rw]
             codes = np.array(unpack_codes(rec[:p.code_words], p.code_field_bits, p.cols))
@@ -604,6 +608,13 @@ async def batch_queue(dut):
         # The CODE registers show the batch's last result, as after a single COMPUTE.
         assert await tb.regs.read_window("CODE", p.code_words) == words[(n - 1) * rw:(n - 1) * rw + p.code_words]
         assert await tb.regs.read(bo) == 0 and await flags_now() == FLAG_QUEUE
+
+    # During a single COMPUTE a result read is refused (0, nothing popped).
+    await tb.regs.write_window("X", bits_to_words(np.ones(p.rows, bool), p.row_words))
+    await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE))
+    assert await tb.regs.read(bo) == 0
+    assert (await wait_done(tb.regs)) & FLAG_REFUSED
+    tb.scoreboard._next = len(tb.adapter.log.evaluations)
 
     # A full queue drops a push; a half-received vector makes COMPUTE_BATCH a bad command.
     await push(rng.integers(0, 2, size=(depth, p.rows)).astype(bool))

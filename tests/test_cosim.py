@@ -45,11 +45,12 @@ def test_program_timeout_soft_reset(sim):
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("params", [DEFAULT, MacroParams(rows=24, cols=40, tdc_bits=10, batch_depth=5)],
-                         ids=["64x64", "24x40"])
-def test_batch_queue(sim, params):
-    """COMPUTE_BATCH through the shim: order, one completion, refusals, overflow, abort."""
-    _run(sim, params, "batch_queue", shim=True, preset="paper", seed=8)
+@pytest.mark.parametrize("params,bus", [(DEFAULT, "engine"), (MacroParams(rows=24, cols=40, tdc_bits=10, batch_depth=5), "lean")],
+                         ids=["64x64-engine", "24x40-lean"])
+def test_batch_queue(sim, params, bus):
+    """COMPUTE_BATCH through the shim: order, one completion, streamed results, refusals,
+    overflow, abort; with the in-simulator bus master and with the lean cocotb one."""
+    _run(sim, params, "batch_queue", shim=True, preset="paper", seed=8, bus=bus)
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
