@@ -145,7 +145,7 @@ def bench_mnist_cosim(shards: int, seed: int) -> dict:
     seconds = time.perf_counter() - t0
     differing = compared = 0
     for idx, co in zip(parts, outs):
-        ref = run_on_model(weights, x[idx], seed=seed, calibrate=False)
+        ref = run_on_model(weights, x[idx], seed=seed, calibrate=False, chunk=None)  # as the co-simulation
         for key in ("codes1", "codes2"):
             differing += int(np.count_nonzero(ref[key] != co[key]))
             compared += int(ref[key].size)
