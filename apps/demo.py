@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 
-from macro_spec.cli import OneLineArgumentParser
+from macro_spec.cli import OneLineArgumentParser, redirect_output
 import json
 import multiprocessing
-import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -64,14 +63,6 @@ class Progress:
     def done(self) -> float:
         sys.stderr.write("\n")
         return time.time() - self.t0
-
-
-def _redirect_output(log_path: str) -> None:
-    """Child-process initialiser: send file descriptors 1 and 2 (the simulator's too) to a log."""
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
 
 
 def _cosim_task(weights, x, sim: str, seed: int, progress_file: str, output_dither: int) -> dict:
@@ -155,7 +146,7 @@ def main(argv=None) -> int:
     t_cosim = time.time()
     if n_co:
         pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_redirect_output, initargs=(str(log_path),))
+                                   initializer=redirect_output, initargs=(str(log_path),))
         future = pool.submit(_cosim_task, head_tuned, head_x[:n_co], args.sim, seed, str(progress_path),
                              head_dither)
 

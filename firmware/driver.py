@@ -270,15 +270,13 @@ def _fields_word(name: str, **fields: int) -> int:
 
 
 def _words_to_bool(words: Sequence[int], n: int) -> np.ndarray:
-    raw = b"".join(int(w).to_bytes(4, "little") for w in words)
-    return np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")[:n].astype(bool)
+    """32-bit words (bit 0 of word 0 first) to ``n`` bools: one row of :func:`_words_to_bool_rows`."""
+    return _words_to_bool_rows(np.asarray(words, dtype="<u4")[None, :], n)[0]
 
 
 def _bool_to_words(bits: np.ndarray, n_words: int) -> list[int]:
-    padded = np.zeros(n_words * BUS_DATA_BITS, dtype=bool)
-    padded[: bits.shape[0]] = bits
-    packed = np.packbits(padded.reshape(n_words, BUS_DATA_BITS), axis=1, bitorder="little")
-    return [int.from_bytes(r.tobytes(), "little") for r in packed]
+    """A bool vector packed into ``n_words`` words: one row of :func:`_rows_to_words`."""
+    return _rows_to_words(np.asarray(bits, dtype=bool)[None, :], n_words)[0].tolist()
 
 
 def _rows_to_words(bits: np.ndarray, n_words: int) -> np.ndarray:

@@ -45,3 +45,19 @@ class OneLineArgumentParser(argparse.ArgumentParser):
             raise UsageError(message)
         sys.stderr.write(f"{self.prog}: error: {message}\n")
         sys.exit(2)
+
+
+def redirect_output(log_path: str, append: bool = False) -> None:
+    """Send file descriptors 1 and 2 (a simulator child's too) to ``log_path``.
+
+    The process-pool initialiser of the commands that run a co-simulation in a child process
+    while they draw progress bars or tables: the build and simulator chatter would garble them.
+    ``append`` lets several children share one log.
+    """
+    import os
+
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(log_path, flags, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)

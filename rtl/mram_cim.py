@@ -134,15 +134,16 @@ class MramCim(wiring.Component):
         # running batch); results stream out while their batch runs, but not during another
         # command.
         queue_refused, queue_error = Signal(), Signal()
-        pop_ok, other_busy = Signal(), Signal()
+        push_ok, pop_ok, other_busy = Signal(), Signal(), Signal()
         m.d.comb += [
             other_busy.eq(busy & ~batch_active),
             queue_refused.eq(((rf.wo_batch_in & busy) | (rf.pop_batch_out & other_busy)) & ~soft_reset),
+            push_ok.eq(rf.wo_batch_in & ~busy & ~soft_reset),
             pop_ok.eq(rf.pop_batch_out & ~other_busy),
         ]
         if batch is not None:
             m.d.comb += [
-                batch.push.eq(rf.wo_batch_in & ~busy & ~soft_reset),
+                batch.push.eq(push_ok),
                 batch.push_data.eq(rf.wdata),
                 batch.pop.eq(pop_ok),
                 batch.comp_done.eq(comp.done),
@@ -151,7 +152,7 @@ class MramCim(wiring.Component):
             ]
         else:
             m.d.comb += [comp.start.eq(cmd_compute),
-                         queue_error.eq((rf.wo_batch_in & ~busy & ~soft_reset) | pop_ok)]
+                         queue_error.eq(push_ok | pop_ok)]
 
         # Sticky flags: an event in the same cycle as its clear wins, so none is lost.
         flags = Signal(7)

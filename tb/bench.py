@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from macro_spec.cli import OneLineArgumentParser
+from macro_spec.cli import OneLineArgumentParser, redirect_output
 import json
 import shutil
 import sys
@@ -104,16 +104,6 @@ def bench_mnist_model() -> float | None:
     return time.perf_counter() - t0
 
 
-def _child_quiet(log_path: str) -> None:
-    """Process-pool initialiser: the simulator's chatter goes to a log, not the table."""
-    import os
-
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-
-
 def bench_mnist_cosim(shards: int, seed: int) -> dict:
     """All 10,000 test digits through the Verilator co-simulation, ``shards`` simulator processes
     at once (a contiguous slice of the digits each, same chip seed), with the driver's batch path.
@@ -138,7 +128,7 @@ def bench_mnist_cosim(shards: int, seed: int) -> dict:
     log.write_text("")
     t0 = time.perf_counter()
     with ProcessPoolExecutor(shards, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_child_quiet, initargs=(str(log),)) as pool:
+                             initializer=redirect_output, initargs=(str(log), True)) as pool:
         futures = [pool.submit(run_on_cosim, weights, x[idx], sim="verilator", seed=seed, calibrate=False,
                                results_tag=f"_shard{k}") for k, idx in enumerate(parts)]
         outs = [f.result() for f in futures]
