@@ -22,10 +22,15 @@ SYNC_STAGES_RANGE = (2, 4)
 #: Inclusive limits of the batch queue depth (input vectors per COMPUTE_BATCH); 0 = no queue.
 BATCH_DEPTH_RANGE = (0, 255)
 
+#: Columns post-processed per cycle after an evaluation (offset, clamp, threshold); COL_OFFSET
+#: and COL_THRESH sit this many columns to a block-RAM word. Four keeps the 64-column
+#: post-processing within a short precharge (16 cycles) and the controller within an iCE40.
+POST_LANES = 4
+
 #: Identification word in the ID register ("MCIM" in ASCII).
 MACRO_ID = 0x4D43494D
 #: Register-map version; bump when a register changes meaning.
-MACRO_VERSION = 0x0001_0001
+MACRO_VERSION = 0x0001_0002
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> int:
@@ -107,6 +112,17 @@ class MacroParams:
     def result_words(self) -> int:
         """32-bit words of one batch result in BATCH_OUT: the CODE words, then ACT, then TMO."""
         return self.code_words + 2 * self.col_words
+
+    @property
+    def post_lanes(self) -> int:
+        """Columns the controller post-processes per cycle (offset, clamp, threshold): COL_OFFSET
+        and COL_THRESH are stored this many columns to a memory word."""
+        return POST_LANES
+
+    @property
+    def post_groups(self) -> int:
+        """Memory words of COL_OFFSET (and of COL_THRESH), and cycles of post-processing."""
+        return -(-self.cols // POST_LANES)
 
     @property
     def code_max(self) -> int:

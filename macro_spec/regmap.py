@@ -14,6 +14,10 @@ Access types
 A register with ``pops`` set is a queue: every read that the bus accepts removes the word it
 returns (BATCH_OUT), so a master reads it repeatedly at the same address.
 
+A window with ``ram`` set is held in a memory (block RAM on an FPGA) instead of flip-flops, read
+by the compute sequencer a group of columns per cycle (COL_OFFSET, COL_THRESH). It resets to 0
+like the rest, one memory word per cycle after ``rst`` (the bus waits meanwhile).
+
 Register arrays (``count`` not ``None``) occupy ``reserve`` words from their offset; the first
 ``count(params)`` of them exist for a given geometry, the rest of the window answers SLVERR.
 """
@@ -121,6 +125,9 @@ class Register:
         A read-only register whose value is its reset value for ever (ID, CAPS).
     pops : bool
         A read-only queue register: each accepted read removes the word it returned.
+    ram : bool
+        A read/write window held in a memory rather than flip-flops, read by the hardware a
+        memory word per cycle; reset to 0 over a few cycles after ``rst``.
     """
 
     name: str
@@ -132,10 +139,15 @@ class Register:
     reserve: int = 1
     const: bool = False
     pops: bool = False
+    ram: bool = False
 
     def __post_init__(self):
         if self.access not in ACCESS_TYPES:
             raise ValueError(f"register {self.name}: access {self.access!r} not in {ACCESS_TYPES}")
+        if self.ram and (self.access != "RW" or self.count is None):
+            raise ValueError(f"register {self.name}: only a read/write window can be held in a memory")
+        if self.ram and any(f.reset for f in self.fields):
+            raise ValueError(f"register {self.name}: a memory window is cleared to 0, its fields cannot reset to another value")
         if self.offset % 4:
             raise ValueError(f"register {self.name}: offset {self.offset:#x} not word aligned")
         used = 0
@@ -288,12 +300,12 @@ REGISTERS: tuple[Register, ...] = (
              (Field("BITS", 0, 32, "32 columns per word"),), count=lambda p: p.col_words, reserve=4),
     Register("CODE", 0x400, "RO", "Corrected TDC codes of the last compute, CODE_FIELD_BITS each, column 0 lowest",
              (Field("CODES", 0, 32, "packed codes"),), count=lambda p: p.code_words, reserve=64),
-    Register("COL_OFFSET", 0x800, "RW", "Per-column signed offset added to the raw code",
+    Register("COL_OFFSET", 0x800, "RW", "Per-column signed offset added to the raw code (block RAM)",
              (Field("VALUE", 0, 16, "two's complement offset in codes", signed=True),),
-             count=lambda p: p.cols, reserve=128),
-    Register("COL_THRESH", 0xA00, "RW", "Per-column activation threshold on the corrected code",
+             count=lambda p: p.cols, reserve=128, ram=True),
+    Register("COL_THRESH", 0xA00, "RW", "Per-column activation threshold on the corrected code (block RAM)",
              (Field("VALUE", 0, 16, "activation = corrected code <= VALUE"),),
-             count=lambda p: p.cols, reserve=128),
+             count=lambda p: p.cols, reserve=128, ram=True),
 )
 
 #: Registers by name.
@@ -335,6 +347,8 @@ def render_markdown(params: MacroParams | None = None) -> str:
         f"AXI4-Lite, {BUS_DATA_BITS}-bit data, {1 << ADDR_BITS} bytes of address space. "
         "An unmapped address, or a write to a read-only register, answers SLVERR. "
         "A register marked *pops* is a queue: each read the bus accepts removes the word it returns. "
+        "A window marked *memory* is held in block RAM; after `rst` the controller clears it "
+        f"one memory word per cycle ({p.post_groups} cycles for {p.cols} columns), and the bus waits meanwhile. "
         f"Reset values and window sizes are shown for the default geometry "
         f"({p.rows} rows × {p.cols} columns, {p.tdc_bits}-bit TDC, {p.sync_stages}-stage synchroniser).",
         "",
@@ -343,7 +357,7 @@ def render_markdown(params: MacroParams | None = None) -> str:
     ]
     for r in REGISTERS:
         words = f"{r.words(p)} of {r.reserve}" if r.is_window else "1"
-        access = r.access + (", pops" if r.pops else "")
+        access = r.access + (", pops" if r.pops else "") + (", memory" if r.ram else "")
         out.append(f"| `{r.offset:#05x}` | {r.name} | {access} | {words} | "
                    f"`{r.reset_value(p):#010x}` | {r.doc} |")
     out += ["", "## Fields", ""]

@@ -37,10 +37,13 @@ class RegPortSignature(wiring.Signature):
     """Register access port between the bus slave and the register file (master view).
 
     A write is one cycle of ``w_stb`` with ``w_addr`` (word index), ``w_data`` and ``w_strb``;
-    the register file answers ``w_err`` in the same cycle. A read is combinational: ``r_data``
-    and ``r_err`` follow ``r_addr``; ``r_stb`` marks the cycle the bus takes the read (a queue
-    register pops then). ``r_wait`` asks the slave not to take the read yet (a queue register
-    that will have a word shortly); the slave then holds ARREADY low.
+    the register file answers ``w_err`` in the same cycle. A read is taken in the cycle of
+    ``r_stb`` with ``r_addr`` (a queue register pops then); ``r_err`` answers combinationally in
+    that cycle, ``r_data`` from the next cycle until the next ``r_stb`` (the register file
+    registers its read multiplexer, and block RAM answers a cycle late anyway). ``r_wait`` asks
+    the slave not to take the read yet (a queue register that will have a word shortly); the
+    slave then holds ARREADY low. ``hold`` asks for no access at all (the register file is busy
+    for a few cycles after reset); the slave then holds AWREADY, WREADY and ARREADY low.
     """
 
     def __init__(self, word_addr_bits: int, data_bits: int = 32):
@@ -48,7 +51,7 @@ class RegPortSignature(wiring.Signature):
             "w_stb": Out(1), "w_addr": Out(word_addr_bits), "w_data": Out(data_bits),
             "w_strb": Out(data_bits // 8), "w_err": In(1),
             "r_stb": Out(1), "r_addr": Out(word_addr_bits), "r_data": In(data_bits), "r_err": In(1),
-            "r_wait": In(1),
+            "r_wait": In(1), "hold": In(1),
         })
 
 
@@ -59,9 +62,11 @@ class AxiLiteSlave(wiring.Component):
     alone waits in a holding register for its partner. The register write happens in the cycle
     both are present and the write-response slot is free (or being emptied), so a master that
     keeps BREADY high can write every cycle, and one that back-pressures B simply stalls
-    further writes. A read is answered one cycle after its address is accepted and holds until
-    ``rready``; with RREADY high a new read is accepted every cycle. Every address gets a
-    response (SLVERR where the register file says so), so the bus cannot hang.
+    further writes. A read passes two stages: the cycle its address is accepted (the register
+    file registers the word), and the next, when the word moves into RDATA; RVALID rises two
+    cycles after ARREADY and holds until ``rready``. With RREADY high a new read is accepted
+    every cycle. Every address gets a response (SLVERR where the register file says so), so
+    the bus cannot hang.
 
     Parameters
     ----------
@@ -94,19 +99,21 @@ class AxiLiteSlave(wiring.Component):
         w_data = Signal(32)
         w_strb = Signal(4)
 
+        r_pend, r_pend_err = Signal(), Signal()   # read stage 1 (see below)
+        take = Signal()
         m.d.comb += [
-            bus.awready.eq(~aw_held),
-            bus.wready.eq(~w_held),
-            # A new read is taken whenever the response slot is free at the next edge, so a
+            bus.awready.eq(~aw_held & ~regs.hold),
+            bus.wready.eq(~w_held & ~regs.hold),
+            # A new read is taken whenever read stage 1 is free at the next edge, so a
             # master that keeps RREADY high gets one read per cycle; a register that cannot
             # answer yet (r_wait, bounded by the running command) holds it off.
-            bus.arready.eq((~bus.rvalid | bus.rready) & ~regs.r_wait),
+            bus.arready.eq((~r_pend | ~bus.rvalid | bus.rready) & ~regs.r_wait & ~regs.hold),
         ]
 
         have_aw = aw_held | bus.awvalid
         have_w = w_held | bus.wvalid
         b_free = ~bus.bvalid | bus.bready
-        do_write = have_aw & have_w & b_free
+        do_write = have_aw & have_w & b_free & ~regs.hold
         m.d.comb += [
             regs.w_stb.eq(do_write),
             regs.w_addr.eq(Mux(aw_held, aw_addr, bus.awaddr[2:])),
@@ -126,13 +133,24 @@ class AxiLiteSlave(wiring.Component):
             with m.If(bus.bready):
                 m.d.sync += bus.bvalid.eq(0)
 
-        m.d.comb += [regs.r_addr.eq(bus.araddr[2:]), regs.r_stb.eq(bus.arvalid & bus.arready)]
-        with m.If(bus.arvalid & bus.arready):
+        # Read pipeline: stage 1 holds a taken read while the register file produces its word;
+        # it moves into the R channel when that slot is free at the next edge.
+        r_free = ~bus.rvalid | bus.rready
+        advance = r_pend & r_free
+        m.d.comb += [
+            take.eq(bus.arvalid & bus.arready),
+            regs.r_addr.eq(bus.araddr[2:]), regs.r_stb.eq(take),
+        ]
+        with m.If(advance):
             m.d.sync += [
                 bus.rvalid.eq(1),
                 bus.rdata.eq(regs.r_data),
-                bus.rresp.eq(regs.r_err.replicate(2) & RESP_SLVERR),
+                bus.rresp.eq(r_pend_err.replicate(2) & RESP_SLVERR),
             ]
         with m.Elif(bus.rready):
             m.d.sync += bus.rvalid.eq(0)
+        with m.If(take):
+            m.d.sync += [r_pend.eq(1), r_pend_err.eq(regs.r_err)]
+        with m.Elif(advance):
+            m.d.sync += r_pend.eq(0)
         return m

@@ -1,6 +1,6 @@
 """Compute sequencer: one evaluation of the array and the per-column post-processing."""
 
-from amaranth import Cat, Module, Signal, Mux, signed
+from amaranth import Module, Signal, Mux, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,9 +17,12 @@ class ComputeSequencer(wiring.Component):
 
     Sequence (docs/timing.md): SETUP drives ``x`` for one cycle with the array precharged;
     EVAL raises ``evaluate`` and runs the TDC until every column has fired or the timeout;
-    PRECHARGE drops ``evaluate`` for ``precharge_cycles + sync_stages + 1`` cycles (the recovery
-    time plus a synchroniser flush); then the corrected codes, activation bits and timeout mask
-    are published and ``done`` pulses.
+    PRECHARGE drops ``evaluate`` for ``max(precharge_cycles + sync_stages + 1, post_groups + 2)``
+    cycles: the recovery time plus a synchroniser flush, during which the columns are
+    post-processed ``post_lanes`` per cycle (read COL_OFFSET and COL_THRESH from block RAM, add,
+    clamp, compare, in a two-stage pipeline). ``codes`` and ``act`` are written a group of
+    columns at a time during PRECHARGE; in its last cycle the timeout mask is published and
+    ``done`` pulses.
 
     Parameters
     ----------
@@ -36,10 +39,14 @@ class ComputeSequencer(wiring.Component):
         Register values.
     step : In(8)
         TDC_STEP.
-    offsets : In(signed(16)).array(cols)
-        Per-column code offsets.
-    thresholds : In(16).array(cols)
-        Per-column activation thresholds.
+    coef_group : Out(range(post_groups))
+        Group of ``post_lanes`` columns whose COL_OFFSET and COL_THRESH words to read (a
+        synchronous memory read; column ``j`` is lane ``j % post_lanes`` of group
+        ``j // post_lanes``).
+    offsets : In(16 * post_lanes)
+        COL_OFFSET word (16-bit two's complement lanes) of the group named in the previous cycle.
+    thresholds : In(16 * post_lanes)
+        COL_THRESH word of that group.
     x : Out(rows)
         Array pin: input vector.
     evaluate : Out(1)
@@ -51,9 +58,11 @@ class ComputeSequencer(wiring.Component):
     done : Out(1)
         One-cycle pulse when results are published.
     codes : Out(tdc_bits).array(cols)
-        Published corrected codes.
-    act, tmo : Out(cols)
-        Published activation bits and timeout mask.
+        Published corrected codes (rewritten a group per cycle during PRECHARGE).
+    act : Out(cols)
+        Published activation bits (rewritten a group per cycle during PRECHARGE).
+    tmo : Out(cols)
+        Published timeout mask (with ``done``).
     any_timeout : Out(1)
         With ``done``: some column of this compute timed out.
     state : Out(4)
@@ -70,8 +79,9 @@ class ComputeSequencer(wiring.Component):
             "x_in": In(params.rows),
             "window": In(16), "timeout": In(16), "code_max": In(16), "precharge_cycles": In(16),
             "step": In(8),
-            "offsets": In(signed(16)).array(c),
-            "thresholds": In(16).array(c),
+            "coef_group": Out(range(params.post_groups)),
+            "offsets": In(16 * params.post_lanes),
+            "thresholds": In(16 * params.post_lanes),
             "x": Out(params.rows),
             "evaluate": Out(1),
             "cmp": In(c),
@@ -94,16 +104,45 @@ class ComputeSequencer(wiring.Component):
             tdc.step.eq(self.step), tdc.code_max.eq(self.code_max),
         ]
 
-        # Post-processing of the captured codes (combinational, registered on publish).
+        # Post-processing of the captured codes, post_lanes columns per cycle during PRECHARGE:
+        # stage 0 names a group of columns (their COL_OFFSET/COL_THRESH words are read from
+        # block RAM), stage 1 adds the offsets to the group's raw codes, stage 2 clamps,
+        # compares and writes the group's CODE and ACT. post_lanes adders and comparators serve
+        # every column, which is what lets the 64-column controller fit a small FPGA
+        # (docs/fpga.md).
+        lanes, groups = p.post_lanes, p.post_groups
         cmax = tdc.effective_code_max
-        # Per-column signals, not packed vectors (see Tdc.raw_codes).
-        corrected = [Signal(p.tdc_bits, name=f"corrected{j}") for j in range(p.cols)]
-        act = [Signal(name=f"act{j}") for j in range(p.cols)]
-        for j in range(p.cols):
-            total = Signal(signed(18), name=f"sum{j}")
-            m.d.comb += total.eq(tdc.raw_codes[j] + self.offsets[j])
-            m.d.comb += corrected[j].eq(Mux(total < 0, 0, Mux(total > cmax, cmax, total)))
-            m.d.comb += act[j].eq((corrected[j] <= self.thresholds[j]) & ~tdc.timed_out[j])
+        group = Signal(range(groups + 1))       # next group to name; groups = all named
+        group1, group2 = Signal(range(groups)), Signal(range(groups))
+        valid1, valid2 = Signal(), Signal()
+        m.d.sync += [valid1.eq(0), valid2.eq(valid1), group1.eq(group[:len(group1)]), group2.eq(group1)]
+        m.d.comb += self.coef_group.eq(group[:len(self.coef_group)])
+        for lane in range(lanes):
+            cols = [g * lanes + lane for g in range(groups)]   # this lane's column in each group
+            code1, tmo1 = Signal(p.tdc_bits, name=f"code1_{lane}"), Signal(name=f"tmo1_{lane}")
+            with m.Switch(group1):
+                for g, j in enumerate(cols):
+                    if j < p.cols:
+                        with m.Case(g):
+                            m.d.comb += [code1.eq(tdc.captured_codes[j]), tmo1.eq(tdc.timed_out[j])]
+            raw1 = Mux(tmo1, cmax, code1)   # a column that timed out reads code_max
+            sum2 = Signal(signed(18), name=f"sum2_{lane}")
+            thresh2, tmo2 = Signal(16, name=f"thresh2_{lane}"), Signal(name=f"tmo2_{lane}")
+            with m.If(valid1):
+                m.d.sync += [sum2.eq(raw1 + self.offsets.word_select(lane, 16).as_signed()),
+                             thresh2.eq(self.thresholds.word_select(lane, 16)), tmo2.eq(tmo1)]
+            corrected2, act2 = Signal(p.tdc_bits, name=f"corrected2_{lane}"), Signal(name=f"act2_{lane}")
+            m.d.comb += [
+                corrected2.eq(Mux(sum2 < 0, 0, Mux(sum2 > cmax, cmax, sum2))),
+                act2.eq((corrected2 <= thresh2) & ~tmo2),
+            ]
+            with m.If(valid2):
+                for g, j in enumerate(cols):
+                    if j < p.cols:
+                        with m.If(group2 == g):
+                            m.d.sync += [self.codes[j].eq(corrected2), self.act[j].eq(act2)]
+        post_done = Signal()
+        m.d.comb += post_done.eq((group == groups) & ~valid1)
 
         m.d.comb += self.any_timeout.eq(tdc.timed_out.any())
         recovery = Signal(17)
@@ -122,16 +161,17 @@ class ComputeSequencer(wiring.Component):
                 m.d.comb += [self.state.eq(COMPUTE_STATE_CODES["EVAL"]), self.busy.eq(1),
                              tdc.run.eq(1)]
                 with m.If(tdc.finished):
-                    m.d.sync += [self.evaluate.eq(0),
+                    m.d.sync += [self.evaluate.eq(0), group.eq(0),
                                  recovery.eq(self.precharge_cycles + p.sync_stages)]
                     m.next = "PRECHARGE"
             with m.State("PRECHARGE"):
                 m.d.comb += [self.state.eq(COMPUTE_STATE_CODES["PRECHARGE"]), self.busy.eq(1)]
-                with m.If(recovery == 0):
-                    m.d.sync += [self.act.eq(Cat(*act)), self.tmo.eq(tdc.timed_out)]
-                    m.d.sync += [self.codes[j].eq(corrected[j]) for j in range(p.cols)]
+                with m.If(group != groups):
+                    m.d.sync += [group.eq(group + 1), valid1.eq(1)]
+                with m.If(recovery != 0):
+                    m.d.sync += recovery.eq(recovery - 1)
+                with m.Elif(post_done):
+                    m.d.sync += self.tmo.eq(tdc.timed_out)
                     m.d.comb += self.done.eq(1)
                     m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += recovery.eq(recovery - 1)
         return m

@@ -92,9 +92,9 @@ class MramCim(wiring.Component):
             seq.read_cycles.eq(rf.rw_read_pulse[:16]),
             seq.max_retries.eq(rf.rw_write_retries[:4]),
         ]
-        for j in range(p.cols):
-            m.d.comb += [comp.offsets[j].eq(rf.rw_col_offset[j][:16]),
-                         comp.thresholds[j].eq(rf.rw_col_thresh[j][:16])]
+        # COL_OFFSET and COL_THRESH live in block RAM, read post_lanes columns per cycle.
+        m.d.comb += [rf.ram_addr_col_offset.eq(comp.coef_group), rf.ram_addr_col_thresh.eq(comp.coef_group),
+                     comp.offsets.eq(rf.ram_data_col_offset), comp.thresholds.eq(rf.ram_data_col_thresh)]
 
         # Array pins.
         arr = self.array

@@ -1,7 +1,8 @@
 """Register file generated from the register map in :mod:`macro_spec.regmap`."""
 
-from amaranth import Module, Signal, Cat
+from amaranth import Module, ResetSignal, Signal, Cat, Mux
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from macro_spec.params import MacroParams
@@ -27,9 +28,21 @@ class RegFile(wiring.Component):
     - ``w1c_<name>``: Out, for one cycle the bits a write asks to clear;
     - ``pop_<name>``: Out, a one-cycle strobe when the bus takes a read of a queue register
       (``pops``), the cycle its current value is returned;
-    - ``wait_<name>``: In, for a queue register: hold reads of it off (no word yet, one coming).
+    - ``wait_<name>``: In, for a queue register: hold reads of it off (no word yet, one coming);
+    - ``ram_addr_<name>`` (In) and ``ram_data_<name>`` (Out): for a window held in a memory
+      (``ram``), the hardware's read port. The memory holds ``post_lanes`` registers to a word
+      (register ``j`` in lane ``j % post_lanes`` of word ``j // post_lanes``, each lane as wide
+      as the register's fields); ``ram_data`` is the word at the ``ram_addr`` of the previous
+      cycle (a synchronous block-RAM read).
 
     Constant registers (ID, VERSION, CAPS) read their reset value and need no port.
+
+    The memory windows are cleared after ``rst`` like every other register, one memory word
+    per cycle for ``post_groups`` cycles, during which ``regs.hold`` keeps the bus waiting.
+
+    Reads are registered: the word addressed in the cycle of ``r_stb`` is on ``r_data`` from
+    the next cycle until the next ``r_stb`` (a memory window reads its block RAM in that cycle),
+    so the wide read multiplexer ends in a register instead of running into the bus slave's.
 
     Parameters
     ----------
@@ -53,7 +66,10 @@ class RegFile(wiring.Component):
             n = r.words(params)
             if r.const:
                 continue
-            if r.access == "RW":
+            if r.access == "RW" and r.ram:
+                members["ram_addr_" + _member(r)] = In(range(params.post_groups))
+                members["ram_data_" + _member(r)] = Out(r.writable_mask.bit_length() * params.post_lanes)
+            elif r.access == "RW":
                 port = Out(32, init=r.reset_value(params))
                 members["rw_" + _member(r)] = port.array(n) if r.is_window else port
             elif r.access == "RO":
@@ -86,22 +102,96 @@ class RegFile(wiring.Component):
             sig = getattr(self, prefix + _member(r))
             return sig[i] if r.is_window else sig
 
-        # Reads: combinational mux over every existing word; anything else is SLVERR.
+        # Memory windows: post_lanes columns to a word (the hardware reads a group of columns
+        # per cycle); one write port for the bus, one read port for the bus and one for the
+        # hardware (an FPGA tool gives the second read port its own copy of the block RAM).
+        lanes = p.post_lanes
+        # rst clears the memory windows like every other register, one word per cycle in the
+        # post_groups cycles after it (the counter itself ignores rst, so it restarts then);
+        # the bus waits meanwhile (regs.hold).
+        # At power-up the memories hold their zero initial contents already: nothing to clear.
+        clear_word = Signal(range(p.post_groups + 1), init=p.post_groups, reset_less=True)
+        clearing = Signal()
+        has_rams = any(r.ram for r in REGISTERS)
+        if has_rams:
+            m.d.comb += [clearing.eq(clear_word != p.post_groups), regs.hold.eq(clearing)]
+            with m.If(ResetSignal()):
+                m.d.sync += clear_word.eq(0)
+            with m.Elif(clearing):
+                m.d.sync += clear_word.eq(clear_word + 1)
+        lane_bits = lanes.bit_length() - 1
+        if lanes != 1 << lane_bits:
+            raise ValueError(f"post_lanes must be a power of two, not {lanes}")
+        rams = []   # (register, bus read port, in-window signal for reads, registered lane)
+        ram_written = []
+        for r in REGISTERS:
+            if not r.ram:
+                continue
+            n, base, width = r.words(p), r.offset >> 2, r.writable_mask.bit_length()
+            if width % 8:
+                raise ValueError(f"register {r.name}: a memory window needs whole bytes, not {width} bits")
+            mem = Memory(shape=width * lanes, depth=-(-n // lanes), init=[])
+            m.submodules["ram_" + _member(r)] = mem
+            wr = mem.write_port(granularity=8)
+            bus_rd = mem.read_port(domain="sync")
+            hw_rd = mem.read_port(domain="sync")
+            w_in = Signal(name=f"w_in_{_member(r)}")
+            r_in = Signal(name=f"r_in_{_member(r)}")
+            w_col = Signal(range(n), name=f"w_col_{_member(r)}")
+            r_col = Signal(range(n), name=f"r_col_{_member(r)}")
+            r_lane = Signal(range(lanes), name=f"r_lane_{_member(r)}")
+            bytes_per_lane = width // 8
+            lane_strb = regs.w_strb[:bytes_per_lane]
+            m.d.comb += [
+                w_in.eq(regs.w_stb & (regs.w_addr >= base) & (regs.w_addr < base + n)),
+                r_in.eq((regs.r_addr >= base) & (regs.r_addr < base + n)),
+                w_col.eq(regs.w_addr - base),
+                r_col.eq(regs.r_addr - base),
+                wr.addr.eq(Mux(clearing, clear_word, w_col >> lane_bits)),
+                wr.data.eq(Mux(clearing, 0, regs.w_data[:width].replicate(lanes))),
+                wr.en.eq(Mux(clearing, (1 << len(wr.en)) - 1,
+                             Mux(w_in, lane_strb << (w_col[:lane_bits] * bytes_per_lane), 0))),
+                bus_rd.addr.eq(r_col >> lane_bits),
+                bus_rd.en.eq(regs.r_stb & r_in),
+                hw_rd.addr.eq(getattr(self, "ram_addr_" + _member(r))),
+                getattr(self, "ram_data_" + _member(r)).eq(hw_rd.data),
+            ]
+            with m.If(regs.r_stb):
+                m.d.sync += r_lane.eq(r_col[:lane_bits])
+            ram_written.append(w_in)
+            rams.append((r, bus_rd, r_in, r_lane, width))
+
+        # Reads: a multiplexer over every word held in registers, registered when the bus
+        # takes the read; a memory window's word comes from its read port in the next cycle.
+        early = Signal(32)
+        in_regs = Signal()
         with m.Switch(regs.r_addr):
             for word, r, i in self._words():
+                if r.ram:
+                    continue
                 with m.Case(word):
+                    m.d.comb += in_regs.eq(1)
                     if r.const:
-                        m.d.comb += regs.r_data.eq(r.reset_value(p))
+                        m.d.comb += early.eq(r.reset_value(p))
                     elif r.access == "RW":
-                        m.d.comb += regs.r_data.eq(port("rw_", r, i))
+                        m.d.comb += early.eq(port("rw_", r, i))
                     elif r.access in ("RO", "W1C"):
                         keep = 0
                         for f in r.fields:
                             keep |= f.mask
-                        m.d.comb += regs.r_data.eq(port("ro_", r, i) & keep)
+                        m.d.comb += early.eq(port("ro_", r, i) & keep)
                     # Write-only registers read as zero.
-            with m.Default():
-                m.d.comb += regs.r_err.eq(1)
+        m.d.comb += regs.r_err.eq(~in_regs & ~Cat(*(ram[2] for ram in rams)).any())
+        early_q = Signal(32)
+        ram_sel = [Signal(name=f"r_sel_{_member(ram[0])}") for ram in rams]
+        with m.If(regs.r_stb):
+            m.d.sync += early_q.eq(early)
+            m.d.sync += [sel.eq(ram[2]) for sel, ram in zip(ram_sel, rams)]
+        data = early_q
+        for sel, (r, bus_rd, _, r_lane, width) in zip(ram_sel, rams):
+            word = bus_rd.data.word_select(r_lane, width)
+            data = data | (word & sel.replicate(width))
+        m.d.comb += regs.r_data.eq(data)
 
         # Queue registers pop when the bus takes the read, and may hold it off.
         waits = []
@@ -115,9 +205,9 @@ class RegFile(wiring.Component):
         # One address comparison per word, each register updated under its own condition:
         # a single switch over every word would make each register's logic (and every
         # event-driven simulator's evaluation of it) depend on the whole decoder.
-        accepted = []
+        accepted = list(ram_written)
         for word, r, i in self._words():
-            if r.const or r.access == "RO":
+            if r.const or r.access == "RO" or r.ram:
                 continue
             hit = Signal(name=f"w_hit_{r.name.lower()}_{i}")
             m.d.comb += hit.eq(regs.w_stb & (regs.w_addr == word))

@@ -40,10 +40,12 @@ class Tdc(wiring.Component):
         High in the last cycle of evaluation: every column captured, or the timeout reached.
     timed_out : Out(cols)
         Columns not captured (meaningful once evaluation has ended).
-    raw_codes : Out(tdc_bits).array(cols)
-        Captured codes; ``code_max`` for columns that timed out. One port per column rather
-        than one packed vector: event-driven simulators then re-evaluate only the column that
-        changed, not every reader of a wide net.
+    captured_codes : Out(tdc_bits).array(cols)
+        The code counter latched when each column was captured; meaningless for a column that
+        timed out (the raw code is then ``effective_code_max``: the post-processing, which looks
+        at a few columns at a time, applies that, so the TDC needs no multiplexer per column).
+        One port per column rather than one packed vector: event-driven simulators then
+        re-evaluate only the column that changed, not every reader of a wide net.
     effective_code_max : Out(tdc_bits)
         ``min(code_max, 2**tdc_bits - 1)``.
     """
@@ -62,7 +64,7 @@ class Tdc(wiring.Component):
             "code_max": In(16),
             "finished": Out(1),
             "timed_out": Out(params.cols),
-            "raw_codes": Out(params.tdc_bits).array(params.cols),
+            "captured_codes": Out(params.tdc_bits).array(params.cols),
             "effective_code_max": Out(params.tdc_bits),
         })
 
@@ -78,11 +80,13 @@ class Tdc(wiring.Component):
             m.d.sync += b.eq(a)
         seen = stages[-1]
 
-        cmax = Signal(bits)
+        # Registered: a function of a register, needed from the first EVAL cycle (at least two
+        # cycles after any write), and it keeps a compare chain out of the post-processing path.
+        cmax = Signal(bits, init=p.code_max)
         if p.tdc_bits < 16:
-            m.d.comb += cmax.eq(Mux(self.code_max > p.code_max, p.code_max, self.code_max))
+            m.d.sync += cmax.eq(Mux(self.code_max > p.code_max, p.code_max, self.code_max))
         else:  # the 16-bit register cannot exceed a 16-bit counter
-            m.d.comb += cmax.eq(self.code_max)
+            m.d.sync += cmax.eq(self.code_max)
         m.d.comb += self.effective_code_max.eq(cmax)
         step = Signal(8)
         m.d.comb += step.eq(Mux(self.step == 0, 1, self.step))
@@ -115,5 +119,5 @@ class Tdc(wiring.Component):
         m.d.comb += self.finished.eq(self.run & (((Cat(*captured) | seen).all()) | (elapsed == self.timeout)))
         m.d.comb += self.timed_out.eq(~Cat(*captured))
         for j in range(p.cols):
-            m.d.comb += self.raw_codes[j].eq(Mux(captured[j], codes[j], cmax))
+            m.d.comb += self.captured_codes[j].eq(codes[j])
         return m

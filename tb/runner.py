@@ -216,6 +216,10 @@ def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None
     # cocotbext-axi 0.1.28 still calls APIs that cocotb 2.1 deprecates; the warnings drown the log.
     env = {CONFIG_ENV: json.dumps(cfg), "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "WARNING"),
            "PYTHONWARNINGS": "ignore::DeprecationWarning"}
+    # The analog model's matrix products are 64 x 64: a BLAS thread pool only spins idle
+    # workers, which steal a core from the simulator next door when runs are sharded.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[var] = os.environ.get(var, "1")
     try:
         runner.test(test_module=test_module, hdl_toplevel=SHIM_TOP if shim else TOP_NAME,
                     hdl_toplevel_lang="verilog", build_dir=d,

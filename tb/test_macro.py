@@ -321,7 +321,39 @@ async def stress_random(dut):
         await tb.regs.write_reg("FLAGS", flags)
         return flags
 
+    async def reset_action(action, wait_cycles):
+        """Start a command, wait, then soft- or hard-reset; check what the flags say."""
+        op = int(rng.choice([OP_COMPUTE, 2]))
+        await tb.regs.write_reg("CMD", cmd_word(op, int(rng.integers(p.rows))))
+        if wait_cycles:
+            await ClockCycles(dut.clk, wait_cycles)
+        busy = (await tb.regs.read_reg("STATUS")) & 1
+        if action == "soft_reset":
+            await tb.regs.write_reg("SOFT_RESET", 1)
+            flags = await settle()
+            # The command may finish between the STATUS read and the reset: then it is DONE,
+            # not ABORTED; a command seen idle can never be aborted.
+            aborted = bool(flags & FLAG_ABORTED)
+            assert busy or not aborted, "ABORTED although the controller was idle"
+            assert aborted or not busy or flags & FLAG_DONE, "a busy command neither finished nor aborted"
+            cov.hit("op", "soft_reset_busy" if aborted else "soft_reset_idle")
+        else:
+            await tb.reset()
+            await tb.configure(tb.scoreboard.settings)
+            await tb.regs.write_reg("IRQ_EN", 0)
+            await settle()
+            cov.hit("op", "hard_reset")
+        # Whatever was interrupted has no result to check; a write may have been cut short.
+        tb.scoreboard._next = len(tb.adapter.log.evaluations)
+        if action == "hard_reset":  # a hard reset returns every register to its reset value
+            tb.scoreboard.offsets[:] = 0
+            tb.scoreboard.thresholds[:] = 0
+
     tb.program_ideal(rng.choice([-1, 1], size=(p.rows, p.cols)))
+    # A soft reset right after a command is written (it is surely still running) and one long
+    # after it (surely finished), so both outcomes are covered whatever the random mix brings.
+    await reset_action("soft_reset", 0)
+    await reset_action("soft_reset", 5000)
     while tb.regs.transactions < n_tx:
         action = rng.choice(["compute"] * 5 + ["write_row"] * 2 + ["read_row", "soft_reset", "hard_reset",
                                                                      "refused", "bad_cmd", "reconfigure",
@@ -368,30 +400,7 @@ async def stress_random(dut):
                                                 f"last senses {[(s_[0], s_[1]) for s_ in tb.adapter.log.senses[-3:]]})")
             cov.hit("op", "read_row")
         elif action in ("soft_reset", "hard_reset"):
-            op = int(rng.choice([OP_COMPUTE, 2]))
-            await tb.regs.write_reg("CMD", cmd_word(op, int(rng.integers(p.rows))))
-            await ClockCycles(dut.clk, int(rng.integers(0, 80)))
-            busy = (await tb.regs.read_reg("STATUS")) & 1
-            if action == "soft_reset":
-                await tb.regs.write_reg("SOFT_RESET", 1)
-                flags = await settle()
-                # The command may finish between the STATUS read and the reset: then it is DONE,
-                # not ABORTED; a command seen idle can never be aborted.
-                aborted = bool(flags & FLAG_ABORTED)
-                assert busy or not aborted, "ABORTED although the controller was idle"
-                assert aborted or not busy or flags & FLAG_DONE, "a busy command neither finished nor aborted"
-                cov.hit("op", "soft_reset_busy" if aborted else "soft_reset_idle")
-            else:
-                await tb.reset()
-                await tb.configure(tb.scoreboard.settings)
-                await tb.regs.write_reg("IRQ_EN", 0)
-                await settle()
-                cov.hit("op", "hard_reset")
-            # Whatever was interrupted has no result to check; a write may have been cut short.
-            tb.scoreboard._next = len(tb.adapter.log.evaluations)
-            if action == "hard_reset":  # a hard reset returns every register to its reset value
-                tb.scoreboard.offsets[:] = 0
-                tb.scoreboard.thresholds[:] = 0
+            await reset_action(action, int(rng.integers(0, 80)))
         elif action == "refused":
             await tb.regs.write_reg("WRITE_PULSE", 400)
             await tb.regs.write_reg("CMD", cmd_word(2, int(rng.integers(p.rows))))

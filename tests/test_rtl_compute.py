@@ -99,11 +99,42 @@ def test_offsets_thresholds_and_activation():
 
 
 @pytest.mark.parametrize("params", [MacroParams(rows=64, cols=64), MacroParams(rows=24, cols=40, sync_stages=3),
-                                    MacroParams(rows=16, cols=40, tdc_bits=10)])
+                                    MacroParams(rows=16, cols=42, tdc_bits=10)])
 def test_random_fire_times_match_reference(params):
+    """Random fire times, offsets and thresholds; 42 columns leave the last group of the
+    post-processing lanes half empty."""
     rng = np.random.default_rng(params.cols + params.tdc_bits)
     fire_sets = [rng.integers(0, 40000, params.cols) for _ in range(3)]
-    check_against_reference(params, fire_sets, {"TDC_WINDOW": 40, "TDC_TIMEOUT": 150, "TDC_STEP": 2})
+    offsets = rng.integers(-40, 41, params.cols)
+    thresholds = rng.integers(0, 60, params.cols)
+    check_against_reference(params, fire_sets, {"TDC_WINDOW": 40, "TDC_TIMEOUT": 150, "TDC_STEP": 2},
+                            offsets, thresholds)
+
+
+@pytest.mark.parametrize("precharge", [0, 3, 40])
+def test_precharge_lasts_recovery_or_post_processing(precharge):
+    """docs/timing.md: PRECHARGE lasts max(PRECHARGE + S + 1, post_groups + 2) cycles: from the
+    edge that drops evaluate, that many edges until the one that sets FLAGS.DONE."""
+    p = MacroParams(rows=16, cols=64)
+    dut = MramCim(p)
+    array = DigitalArray(dut, fire_fn=lambda x, a, b: np.full(p.cols, 2000))
+    spans = []
+
+    async def bench(ctx):
+        bus = AxiMaster(dut.bus)
+        await bus.write_reg(ctx, "PRECHARGE", precharge)
+        await bus.write_reg(ctx, "IRQ_EN", FLAG_DONE)
+        await bus.write_reg(ctx, "CMD", OP_COMPUTE)
+        await ctx.negedge(dut.array.evaluate)
+        n = 0
+        while not ctx.get(dut.irq):
+            await ctx.tick()
+            n += 1
+            assert n < 500, "compute never finished"
+        spans.append(n)
+
+    run(dut, bench, array, period_ps=T_PS)
+    assert spans == [max(precharge + p.sync_stages + 1, p.post_groups + 2)]
 
 
 def test_ideal_array_gives_exact_mismatch_counts():
