@@ -58,11 +58,12 @@ class RegPortSignature(wiring.Signature):
 class AxiLiteSlave(wiring.Component):
     """AXI4-Lite slave with independent write-address and write-data channels.
 
-    The write address and data are accepted in either order or together: one that comes
-    alone waits in a holding register for its partner. The register write happens in the cycle
-    both are present and the write-response slot is free (or being emptied), so a master that
-    keeps BREADY high can write every cycle, and one that back-pressures B simply stalls
-    further writes. A read passes two stages: the cycle its address is accepted (the register
+    The write address and data are accepted in either order or together into holding
+    registers; the register write happens in the cycle after both are held, when the
+    write-response slot is free (or being emptied), with BVALID the cycle after. A holding
+    register takes its next address or data in the cycle its current one is written, so a
+    master that keeps BREADY high can write every cycle, and one that back-pressures B simply
+    stalls further writes. A read passes two stages: the cycle its address is accepted (the register
     file registers the word), and the next, when the word moves into RDATA; RVALID rises two
     cycles after ARREADY and holds until ``rready``. With RREADY high a new read is accepted
     every cycle. Every address gets a response (SLVERR where the register file says so), so
@@ -101,37 +102,35 @@ class AxiLiteSlave(wiring.Component):
 
         r_pend, r_pend_err = Signal(), Signal()   # read stage 1 (see below)
         take = Signal()
+        # Writes go through the holding registers only: the register file decodes an address
+        # that comes from a flip-flop, not from the master's handshake (100 MHz on an ECP5).
+        # A holding register takes a new address or data in the cycle its current one is
+        # written, so a master that keeps BREADY high still writes every cycle.
+        b_free = ~bus.bvalid | bus.bready
+        do_write = aw_held & w_held & b_free & ~regs.hold
         m.d.comb += [
-            bus.awready.eq(~aw_held & ~regs.hold),
-            bus.wready.eq(~w_held & ~regs.hold),
+            bus.awready.eq(~aw_held | do_write),
+            bus.wready.eq(~w_held | do_write),
             # A new read is taken whenever read stage 1 is free at the next edge, so a
             # master that keeps RREADY high gets one read per cycle; a register that cannot
             # answer yet (r_wait, bounded by the running command) holds it off.
             bus.arready.eq((~r_pend | ~bus.rvalid | bus.rready) & ~regs.r_wait & ~regs.hold),
         ]
-
-        have_aw = aw_held | bus.awvalid
-        have_w = w_held | bus.wvalid
-        b_free = ~bus.bvalid | bus.bready
-        do_write = have_aw & have_w & b_free & ~regs.hold
         m.d.comb += [
             regs.w_stb.eq(do_write),
-            regs.w_addr.eq(Mux(aw_held, aw_addr, bus.awaddr[2:])),
-            regs.w_data.eq(Mux(w_held, w_data, bus.wdata)),
-            regs.w_strb.eq(Mux(w_held, w_strb, bus.wstrb)),
+            regs.w_addr.eq(aw_addr),
+            regs.w_data.eq(w_data),
+            regs.w_strb.eq(w_strb),
         ]
         with m.If(do_write):
-            m.d.sync += [
-                aw_held.eq(0), w_held.eq(0), bus.bvalid.eq(1),
-                bus.bresp.eq(regs.w_err.replicate(2) & RESP_SLVERR),
-            ]
-        with m.Else():
-            with m.If(bus.awvalid & bus.awready):
-                m.d.sync += [aw_held.eq(1), aw_addr.eq(bus.awaddr[2:])]
-            with m.If(bus.wvalid & bus.wready):
-                m.d.sync += [w_held.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
-            with m.If(bus.bready):
-                m.d.sync += bus.bvalid.eq(0)
+            m.d.sync += [aw_held.eq(0), w_held.eq(0), bus.bvalid.eq(1),
+                         bus.bresp.eq(regs.w_err.replicate(2) & RESP_SLVERR)]
+        with m.Elif(bus.bready):
+            m.d.sync += bus.bvalid.eq(0)
+        with m.If(bus.awvalid & bus.awready):
+            m.d.sync += [aw_held.eq(1), aw_addr.eq(bus.awaddr[2:])]
+        with m.If(bus.wvalid & bus.wready):
+            m.d.sync += [w_held.eq(1), w_data.eq(bus.wdata), w_strb.eq(bus.wstrb)]
 
         # Read pipeline: stage 1 holds a taken read while the register file produces its word;
         # it moves into the R channel when that slot is free at the next edge.

@@ -60,12 +60,14 @@ class MramCim(wiring.Component):
         p = self.params
 
         m.submodules.axi = axi = AxiLiteSlave(ADDR_BITS)
-        m.submodules.regfile = rf = RegFile(p)
+        m.submodules.regfile = rf = RegFile(p, indexed=("CODE",))
         wiring.connect(m, wiring.flipped(self.bus), axi.bus)
         wiring.connect(m, axi.regs, rf.regs)
 
+        # Registered: the reset fans out to every sequencer flip-flop, so it starts from a
+        # register rather than from the bus handshake (docs/timing.md).
         soft_reset = Signal()
-        m.d.comb += soft_reset.eq(rf.wo_soft_reset & rf.wdata[0])
+        m.d.sync += soft_reset.eq(rf.wo_soft_reset & rf.wdata[0])
         comp = ComputeSequencer(p)
         seq = WriteSequencer(p)
         m.submodules.compute = ResetInserter(soft_reset)(comp)
@@ -108,13 +110,19 @@ class MramCim(wiring.Component):
         # Command decode: refuse while busy, reject unknown ops and rows out of range.
         busy = Signal()
         m.d.comb += busy.eq(comp.busy | seq.busy | batch_active)
-        op = _field("CMD", "OP", rf.wdata)
-        row = _field("CMD", "ROW", rf.wdata)
+        # The command is registered before it is decoded, like the soft reset: a start fans out
+        # to many sequencer flip-flops, which should not hang off the bus handshake.
+        cmd_stb, cmd_word = Signal(), Signal(BUS_DATA_BITS)
+        m.d.sync += cmd_stb.eq(rf.wo_cmd)
+        with m.If(rf.wo_cmd):
+            m.d.sync += cmd_word.eq(rf.wdata)
+        op = _field("CMD", "OP", cmd_word)
+        row = _field("CMD", "ROW", cmd_word)
         refused, bad_cmd, cmd_compute = Signal(), Signal(), Signal()
         last_op = Signal(3)
-        m.d.comb += [seq.cmd_row.eq(row), seq.cmd_side.eq(_field("CMD", "SIDE", rf.wdata))]
-        with m.If(rf.wo_cmd & ~soft_reset):
-            with m.If(busy):
+        m.d.comb += [seq.cmd_row.eq(row), seq.cmd_side.eq(_field("CMD", "SIDE", cmd_word))]
+        with m.If(cmd_stb):
+            with m.If(busy | soft_reset):
                 m.d.comb += refused.eq(1)
             with m.Elif(op == OP_COMPUTE):
                 m.d.comb += cmd_compute.eq(1)
@@ -137,9 +145,9 @@ class MramCim(wiring.Component):
         push_ok, pop_ok, other_busy = Signal(), Signal(), Signal()
         m.d.comb += [
             other_busy.eq(busy & ~batch_active),
-            queue_refused.eq(((rf.wo_batch_in & busy) | (rf.pop_batch_out & other_busy)) & ~soft_reset),
+            queue_refused.eq((rf.wo_batch_in & (busy | soft_reset)) | (rf.pop_batch_out & (other_busy | soft_reset))),
             push_ok.eq(rf.wo_batch_in & ~busy & ~soft_reset),
-            pop_ok.eq(rf.pop_batch_out & ~other_busy),
+            pop_ok.eq(rf.pop_batch_out & ~other_busy & ~soft_reset),
         ]
         if batch is not None:
             m.d.comb += [
@@ -198,7 +206,9 @@ class MramCim(wiring.Component):
         words(comp.tmo, rf.ro_tmo)
         packed = Cat(*(Cat(comp.codes[j], Const(0, p.code_field_bits - p.tdc_bits))
                        for j in range(p.cols)))
-        words(packed, rf.ro_code)
+        # CODE is read through the compute sequencer's lane multiplexer (RegFile ``indexed``).
+        m.d.comb += [comp.code_rd_word.eq(rf.index_code), comp.code_rd_stb.eq(rf.index_stb_code),
+                     rf.ro_code.eq(comp.code_rd_data)]
 
         status = reg("BATCH_STATUS")
         if batch is not None:
@@ -206,7 +216,7 @@ class MramCim(wiring.Component):
             m.d.comb += batch.result.eq(Cat(packed, Const(0, BUS_DATA_BITS * p.code_words - len(packed)),
                                             comp.act, Const(0, pad - p.cols), comp.tmo))
             # A read refused during another command returns 0, like an empty queue.
-            m.d.comb += [rf.ro_batch_out.eq(Mux(other_busy, 0, batch.out_word)),
+            m.d.comb += [rf.ro_batch_out.eq(Mux(other_busy | soft_reset, 0, batch.out_word)),
                          rf.wait_batch_out.eq(batch.wait)]
             fields = {"IN_LEVEL": batch.in_level, "IN_WORDS": batch.in_words,
                       "OUT_LEVEL": batch.out_level, "OUT_WORD": batch.out_word_index}

@@ -44,10 +44,19 @@ class RegFile(wiring.Component):
     the next cycle until the next ``r_stb`` (a memory window reads its block RAM in that cycle),
     so the wide read multiplexer ends in a register instead of running into the bus slave's.
 
+    A read-only window named in ``indexed`` is read through one port instead, like a memory:
+    ``index_<name>`` (Out) is the word index the bus addresses and ``index_stb_<name>`` (Out)
+    marks the cycle the bus takes a read of the window; the source then shows that word on
+    ``ro_<name>`` (In, 32) from the next cycle until the next strobe. So the source multiplexes
+    the window itself (CODE: through the post-processing lanes, which already select a group of
+    columns) and the register file's read multiplexer never sees it.
+
     Parameters
     ----------
     params : MacroParams
         Geometry, which sizes the windows and sets reset values.
+    indexed : iterable of str
+        Read-only windows read through an index port (see above).
 
     Attributes
     ----------
@@ -57,14 +66,24 @@ class RegFile(wiring.Component):
         Write data of the current write, byte strobes applied.
     """
 
-    def __init__(self, params: MacroParams):
+    def __init__(self, params: MacroParams, indexed=()):
         if not isinstance(params, MacroParams):
             raise TypeError(f"params must be a MacroParams, not {params!r}")
         self._params = params
+        self._indexed = frozenset(indexed)
+        for name in self._indexed:
+            r = next((r for r in REGISTERS if r.name == name), None)
+            if r is None or r.access != "RO" or not r.is_window or r.pops:
+                raise ValueError(f"{name!r} is not a read-only window that can be read through an index port")
         members = {"regs": In(RegPortSignature(ADDR_BITS - 2)), "wdata": Out(32)}
         for r in REGISTERS:
             n = r.words(params)
             if r.const:
+                continue
+            if r.name in self._indexed:
+                members["ro_" + _member(r)] = In(32)
+                members["index_" + _member(r)] = Out(range(n))
+                members["index_stb_" + _member(r)] = Out(1)
                 continue
             if r.access == "RW" and r.ram:
                 members["ram_addr_" + _member(r)] = In(range(params.post_groups))
@@ -110,15 +129,17 @@ class RegFile(wiring.Component):
         # post_groups cycles after it (the counter itself ignores rst, so it restarts then);
         # the bus waits meanwhile (regs.hold).
         # At power-up the memories hold their zero initial contents already: nothing to clear.
-        clear_word = Signal(range(p.post_groups + 1), init=p.post_groups, reset_less=True)
-        clearing = Signal()
-        has_rams = any(r.ram for r in REGISTERS)
-        if has_rams:
-            m.d.comb += [clearing.eq(clear_word != p.post_groups), regs.hold.eq(clearing)]
+        # (Both are flip-flops: hold reaches the bus handshake, which should start at a register.)
+        clear_word = Signal(range(p.post_groups), reset_less=True)
+        clearing = Signal(reset_less=True)
+        if any(r.ram for r in REGISTERS):
+            m.d.comb += regs.hold.eq(clearing)
             with m.If(ResetSignal()):
-                m.d.sync += clear_word.eq(0)
+                m.d.sync += [clear_word.eq(0), clearing.eq(1)]
             with m.Elif(clearing):
                 m.d.sync += clear_word.eq(clear_word + 1)
+                with m.If(clear_word == p.post_groups - 1):
+                    m.d.sync += clearing.eq(0)
         lane_bits = lanes.bit_length() - 1
         if lanes != 1 << lane_bits:
             raise ValueError(f"post_lanes must be a power of two, not {lanes}")
@@ -165,9 +186,24 @@ class RegFile(wiring.Component):
         # takes the read; a memory window's word comes from its read port in the next cycle.
         early = Signal(32)
         in_regs = Signal()
+        late = []   # (registered select, data, in-window signal): words that come a cycle late
+        for r in REGISTERS:
+            if r.name in self._indexed:
+                base, n = r.offset >> 2, r.words(p)
+                r_in = Signal(name=f"r_in_{_member(r)}")
+                sel = Signal(name=f"r_sel_{_member(r)}")
+                keep = 0
+                for f in r.fields:
+                    keep |= f.mask
+                m.d.comb += [r_in.eq((regs.r_addr >= base) & (regs.r_addr < base + n)),
+                             getattr(self, "index_" + _member(r)).eq(regs.r_addr - base),
+                             getattr(self, "index_stb_" + _member(r)).eq(regs.r_stb & r_in)]
+                with m.If(regs.r_stb):
+                    m.d.sync += sel.eq(r_in)
+                late.append((sel, getattr(self, "ro_" + _member(r)) & keep, r_in))
         with m.Switch(regs.r_addr):
             for word, r, i in self._words():
-                if r.ram:
+                if r.ram or r.name in self._indexed:
                     continue
                 with m.Case(word):
                     m.d.comb += in_regs.eq(1)
@@ -181,7 +217,7 @@ class RegFile(wiring.Component):
                             keep |= f.mask
                         m.d.comb += early.eq(port("ro_", r, i) & keep)
                     # Write-only registers read as zero.
-        m.d.comb += regs.r_err.eq(~in_regs & ~Cat(*(ram[2] for ram in rams)).any())
+        m.d.comb += regs.r_err.eq(~in_regs & ~Cat(*(ram[2] for ram in rams), *(w[2] for w in late)).any())
         early_q = Signal(32)
         ram_sel = [Signal(name=f"r_sel_{_member(ram[0])}") for ram in rams]
         with m.If(regs.r_stb):
@@ -191,6 +227,8 @@ class RegFile(wiring.Component):
         for sel, (r, bus_rd, _, r_lane, width) in zip(ram_sel, rams):
             word = bus_rd.data.word_select(r_lane, width)
             data = data | (word & sel.replicate(width))
+        for sel, word, _ in late:
+            data = data | (word & sel.replicate(32))
         m.d.comb += regs.r_data.eq(data)
 
         # Queue registers pop when the bus takes the read, and may hold it off.

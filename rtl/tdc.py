@@ -44,8 +44,17 @@ class Tdc(wiring.Component):
         The code counter latched when each column was captured; meaningless for a column that
         timed out (the raw code is then ``effective_code_max``: the post-processing, which looks
         at a few columns at a time, applies that, so the TDC needs no multiplexer per column).
-        One port per column rather than one packed vector: event-driven simulators then
-        re-evaluate only the column that changed, not every reader of a wide net.
+        After post-processing, the corrected codes written back (``wb_*``). One port per column
+        rather than one packed vector: event-driven simulators then re-evaluate only the column
+        that changed, not every reader of a wide net.
+    wb_en : In(1)
+        Write ``wb_codes`` into the code registers of the columns of group ``wb_group``
+        (``post_lanes`` columns; never during ``run``). The post-processing stores each corrected
+        code in place of its raw code, so the published codes need no second set of registers.
+    wb_group : In(range(post_groups))
+        Group of columns ``post_lanes * wb_group ...`` to write.
+    wb_codes : In(tdc_bits * post_lanes)
+        One code per lane.
     effective_code_max : Out(tdc_bits)
         ``min(code_max, 2**tdc_bits - 1)``.
     """
@@ -65,6 +74,9 @@ class Tdc(wiring.Component):
             "finished": Out(1),
             "timed_out": Out(params.cols),
             "captured_codes": Out(params.tdc_bits).array(params.cols),
+            "wb_en": In(1),
+            "wb_group": In(range(params.post_groups)),
+            "wb_codes": In(params.tdc_bits * params.post_lanes),
             "effective_code_max": Out(params.tdc_bits),
         })
 
@@ -115,6 +127,11 @@ class Tdc(wiring.Component):
             for j in range(p.cols):
                 with m.If(seen[j] & ~captured[j]):
                     m.d.sync += [captured[j].eq(1), codes[j].eq(code)]
+
+        with m.If(self.wb_en):
+            for j in range(p.cols):
+                with m.If(self.wb_group == j // p.post_lanes):
+                    m.d.sync += codes[j].eq(self.wb_codes.word_select(j % p.post_lanes, bits))
 
         m.d.comb += self.finished.eq(self.run & (((Cat(*captured) | seen).all()) | (elapsed == self.timeout)))
         m.d.comb += self.timed_out.eq(~Cat(*captured))

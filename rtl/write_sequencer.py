@@ -88,8 +88,6 @@ class WriteSequencer(wiring.Component):
         weights = Signal(p.cols)
         pending_a = Signal(p.cols)
         pending_b = Signal(p.cols)
-        sensed_a = Signal(p.cols)
-        sensed_b = Signal(p.cols)
         read_side = Signal()
         count = Signal(16)
         reading = Signal()  # the running command is READ_ROW
@@ -119,7 +117,8 @@ class WriteSequencer(wiring.Component):
                 with m.Else():
                     m.d.sync += count.eq(count - 1)
 
-        def sense_states(prefix, side, code, sample, next_state):
+        def sense_states(prefix, side, code, store, next_state):
+            # ``store(bits)``: the statements that keep the sensed bits.
             with m.State(prefix + "_PREP"):
                 phase(code)
                 m.d.sync += self.side.eq(side)
@@ -132,7 +131,7 @@ class WriteSequencer(wiring.Component):
                 phase(code)
                 with m.If(count == 0):
                     # Sampled on the edge on which rd_en falls (docs/timing.md).
-                    m.d.sync += [self.rd_en.eq(0), sample.eq(self.rd_data)]
+                    m.d.sync += [self.rd_en.eq(0), *store(self.rd_data)]
                     m.next = next_state
                 with m.Else():
                     m.d.sync += count.eq(count - 1)
@@ -164,12 +163,13 @@ class WriteSequencer(wiring.Component):
                     m.next = "VA_PREP"
                 with m.Else():
                     m.next = "FINISH"
-            sense_states("VA", 0, "SENSE_A", sensed_a, "VB_PREP")
-            sense_states("VB", 1, "SENSE_B", sensed_b, "CHECK")
+            # A must read low (1) where W = +1; B must read low where W = -1. The columns still
+            # wrong go straight into the pending masks (the next pulses need nothing else), so
+            # the sensed bits need no registers of their own.
+            sense_states("VA", 0, "SENSE_A", lambda bits: [pending_a.eq(bits ^ weights)], "VB_PREP")
+            sense_states("VB", 1, "SENSE_B", lambda bits: [pending_b.eq(~(bits ^ weights))], "CHECK")
             with m.State("CHECK"):
                 phase("CHECK")
-                # A must read low (1) where W = +1; B must read low where W = -1.
-                m.d.sync += [pending_a.eq(sensed_a ^ weights), pending_b.eq(~(sensed_b ^ weights))]
                 m.next = "DECIDE"
             with m.State("DECIDE"):
                 phase("CHECK")
@@ -189,7 +189,7 @@ class WriteSequencer(wiring.Component):
                 with m.Else():
                     m.next = "B_SKIP"
 
-            sense_states("R", read_side, "READ", self.rdata, "FINISH")
+            sense_states("R", read_side, "READ", lambda bits: [self.rdata.eq(bits)], "FINISH")
             with m.State("FINISH"):
                 m.d.comb += [self.busy.eq(1), self.done.eq(1), self.write_done.eq(~reading),
                              self.failed.eq(self.fail_mask.any())]

@@ -21,7 +21,7 @@ def test_constructor_checks():
     with pytest.raises(TypeError, match="params"):
         ArrayStandIn("64x64")
     with pytest.raises(ValueError, match="base_cycles"):
-        ArrayStandIn(P, base_cycles=P.rows)          # the row scan needs rows + 2
+        ArrayStandIn(P, base_cycles=P.rows + 2)      # the row scan needs rows + 3
     with pytest.raises(TypeError, match="cycles_per_mismatch"):
         ArrayStandIn(P, cycles_per_mismatch=1.5)
     with pytest.raises(ValueError, match="jitter_bits"):
@@ -132,7 +132,7 @@ def test_controller_programs_and_computes_through_standin():
         raise AssertionError("command did not finish")
 
     async def bench(ctx):
-        for name, value in {**settings, "WRITE_PULSE": 3, "READ_PULSE": 1}.items():
+        for name, value in {**settings, "WRITE_PULSE": 1, "READ_PULSE": 2}.items():
             await axi.write_reg(ctx, name, value)
         for r in range(P.rows):
             for i, v in enumerate(bits_to_words(w[r] > 0, P.col_words)):
@@ -141,7 +141,7 @@ def test_controller_programs_and_computes_through_standin():
             flags = await wait_done(ctx)
             assert not flags & 0x8, f"row {r}: WRITE_FAIL"
             assert await axi.read_reg(ctx, "WRITE_STATUS") & 0xF == 0, "no retry needed"
-        for side in (0, 1):   # READ_PULSE = 1 still reads the new data
+        for side in (0, 1):   # READ_PULSE = 2 reads the new data (block RAM, then a register)
             await axi.write_reg(ctx, "CMD", OP_READ_ROW | (3 << 8) | (side << 16))
             await wait_done(ctx)
             got = words_to_bits([await axi.read_reg(ctx, "RDATA", i) for i in range(P.col_words)], P.cols)

@@ -79,7 +79,8 @@ def test_memory_window_lanes_and_byte_strobes(name):
 
 def test_rst_clears_memory_windows_and_holds_the_bus_meanwhile():
     """COL_OFFSET/COL_THRESH sit in block RAM but reset like every register: after rst the
-    controller clears them one memory word per cycle, and the bus takes nothing meanwhile."""
+    controller clears them one memory word per cycle, and the bus waits meanwhile (reads are
+    not taken, a write waits in the slave)."""
     from amaranth import ClockDomain, Module
     from amaranth.sim import Simulator
 
@@ -101,10 +102,12 @@ def test_rst_clears_memory_windows_and_holds_the_bus_meanwhile():
         await ctx.negedge(sync.clk)
         ctx.set(sync.rst, 0)
         held = 0
-        while not ctx.get(dut.bus.awready):
+        while not ctx.get(dut.bus.arready):
             held += 1
             await ctx.tick()
         seen["held"] = held
+        # A write issued at once waits in the slave and lands after the clearing.
+        await bus.write_reg(ctx, "COL_THRESH", 0x55, 3)
         seen["values"] = [await bus.read_reg(ctx, name, j) for name in ("COL_OFFSET", "COL_THRESH")
                           for j in range(params.cols)] + [await bus.read_reg(ctx, "TDC_WINDOW")]
 
@@ -112,5 +115,7 @@ def test_rst_clears_memory_windows_and_holds_the_bus_meanwhile():
     sim.add_clock(1e-9)
     sim.add_testbench(bench)
     sim.run()
-    assert seen["values"] == [0] * (2 * params.cols + 1)
+    expect = [0] * (2 * params.cols + 1)
+    expect[params.cols + 3] = 0x55
+    assert seen["values"] == expect
     assert seen["held"] == params.post_groups

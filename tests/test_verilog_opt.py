@@ -270,7 +270,7 @@ def test_macro_same_behaviour(params, guards, tmp_path):
     ref = generate_verilog(params, sim_opt=False)
     opt = generate_verilog(params) if guards else _unguarded(generate_verilog(params))
     inputs = [(n, w) for d, w, n in _ports(ref, "mram_cim") if d == "input" and n != "clk"]
-    vectors = _macro_vectors(params, inputs, 10000 if params.cols > 8 else 20000, seed=params.cols)
+    vectors = _macro_vectors(params, inputs, 16000 if params.cols > 8 else 20000, seed=params.cols)
     bad, counts, log, nregs = _compare(tmp_path, ref, opt, "mram_cim", ["clk"], vectors,
                                        counters={"evaluate": "r_array__evaluate", "wr_en": "r_array__wr_en",
                                                  "rd_en": "r_array__rd_en", "irq": "r_irq"})

@@ -48,16 +48,18 @@ class ArrayStandIn(wiring.Component):
     Write: a pulse (``wr_en`` high) writes ``wr_data`` into the columns selected by ``wr_cols``
     of (``row``, ``side``) when it ends; every write succeeds (no switching failures).
 
-    Read: ``rd_data`` shows the stored bits of (``row``, ``side``) one clock cycle after ``row``
-    and ``side`` settle, so any READ_PULSE >= 1 samples the new data.
+    Read: ``rd_data`` shows the stored bits of (``row``, ``side``) two clock cycles after ``row``
+    and ``side`` settle (block-RAM read, then a register), so any READ_PULSE >= 2 samples the
+    new data.
 
     Parameters
     ----------
     params : MacroParams
         Geometry of the controller it answers.
     base_cycles : int
-        Delay of a column with no mismatch, in clock cycles; at least ``rows + 2`` because the
-        row-by-row count must finish first. Default ``rows + 2``.
+        Delay of a column with no mismatch, in clock cycles; at least ``rows + 3`` because the
+        row-by-row count (block-RAM read, registered row, count) must finish first. Default
+        ``rows + 3``.
     cycles_per_mismatch : int
         Extra delay per mismatching cell, in clock cycles, 1 to 16.
     jitter_bits : int
@@ -80,9 +82,9 @@ class ArrayStandIn(wiring.Component):
         if not isinstance(params, MacroParams):
             raise TypeError(f"params must be a MacroParams, not {params!r}")
         if base_cycles is None:
-            base_cycles = params.rows + 2
+            base_cycles = params.rows + 3
         self.params = params
-        self.base_cycles = _check_int("base_cycles", base_cycles, params.rows + 2, 60000)
+        self.base_cycles = _check_int("base_cycles", base_cycles, params.rows + 3, 60000)
         self.cycles_per_mismatch = _check_int("cycles_per_mismatch", cycles_per_mismatch, 1, 16)
         self.jitter_bits = _check_int("jitter_bits", jitter_bits, 0, 4)
         if (1 << self.jitter_bits) > self.cycles_per_mismatch and self.jitter_bits:
@@ -117,6 +119,10 @@ class ArrayStandIn(wiring.Component):
         # Transparent, so a read right after a write already sees the new bits.
         rp_a = mem_a.read_port(transparent_for=(wp_a,))
         rp_b = mem_b.read_port(transparent_for=(wp_b,))
+        # Every use of the stored bits starts from these registers: a block RAM's output (about
+        # 6 ns on an ECP5 without its output register) then feeds flip-flops only.
+        a_q, b_q = Signal(p.cols), Signal(p.cols)
+        m.d.sync += [a_q.eq(rp_a.data), b_q.eq(rp_b.data)]
 
         lfsr = Signal(32, init=self.lfsr_seed)
         m.d.sync += lfsr.eq(Mux(lfsr[0], (lfsr >> 1) ^ LFSR_TAPS, lfsr >> 1))
@@ -134,8 +140,11 @@ class ArrayStandIn(wiring.Component):
         scan_row = Signal(range(p.rows + 1))      # address being read
         acc_row = Signal(range(p.rows))           # row whose data the read ports show
         acc_en = Signal()
+        x_bit_q = Signal()      # input bit of the row in a_q/b_q
+        count_en = Signal()     # a_q/b_q hold a row to count
         t = Signal(range(self.base_cycles + 1))   # edges since evaluate rose
         sub = Signal(range(step))                 # position inside the current mismatch step
+        n_step = Signal(range(p.rows + 2))        # mismatch steps elapsed in FIRE
         cmp = Signal(p.cols)
         m.d.comb += arr.cmp.eq(cmp)
 
@@ -147,7 +156,7 @@ class ArrayStandIn(wiring.Component):
             with m.State("IDLE"):
                 m.d.sync += [scan_row.eq(0), cmp.eq(0)]
                 with m.If(ev_rise):
-                    m.d.sync += [scan_row.eq(1), acc_row.eq(0), acc_en.eq(1), t.eq(1),
+                    m.d.sync += [scan_row.eq(1), acc_row.eq(0), acc_en.eq(1), count_en.eq(0), t.eq(1),
                                  self.evaluations.eq(self.evaluations + 1)]
                     m.d.sync += [c.eq(0) for c in counts]
                     if jb:
@@ -164,48 +173,53 @@ class ArrayStandIn(wiring.Component):
                 m.d.sync += acc_row.eq(acc_row + 1)
                 with m.If(acc_row == p.rows - 1):
                     m.d.sync += acc_en.eq(0)
-                with m.If(acc_en):
-                    x_bit = arr.x.bit_select(acc_row, 1)
-                    low = Mux(x_bit, rp_a.data, rp_b.data)   # the MTJ that conducts for this input
+                # The row the read ports show moves into a_q/b_q with its input bit; there the
+                # MTJ that conducts for that input is counted.
+                m.d.sync += [x_bit_q.eq(arr.x.bit_select(acc_row, 1)), count_en.eq(acc_en)]
+                low = Mux(x_bit_q, a_q, b_q)
+                with m.If(count_en):
                     for j in range(p.cols):
                         m.d.sync += counts[j].eq(counts[j] + ~low[j])
                 # The first FIRE cycle follows edge base - 1, so a column with no mismatch and
-                # no jitter fires on edge base; the counts are final by then (base >= rows + 2).
+                # no jitter fires on edge base; the counts are final by then (base >= rows + 3).
                 with m.If(t == self.base_cycles - 2):
-                    m.d.sync += sub.eq(0)
+                    m.d.sync += [sub.eq(0), n_step.eq(0)]
                     m.next = "FIRE"
                 with m.If(~arr.evaluate):   # precharge or abort before the count finished
                     m.next = "IDLE"
             with m.State("FIRE"):
-                # In this cycle the edge index is t = base - 1 + n * step + sub, and counts[j]
-                # holds max(mismatches_j - n, 0); column j fires on the next edge when both its
-                # steps and its jitter have run out.
+                # In this cycle the edge index is t = base - 1 + n * step + sub; column j fires
+                # on the next edge when n has reached its mismatch count and sub its jitter.
+                # (One shared step counter and an equality per column: far fewer LUTs than a
+                # down-counter per column.)
                 wrap = Signal()
                 m.d.comb += wrap.eq(sub == step - 1)
                 m.d.sync += sub.eq(Mux(wrap, 0, sub + 1))
+                with m.If(wrap & (n_step != p.rows + 1)):
+                    m.d.sync += n_step.eq(n_step + 1)
                 for j in range(p.cols):
-                    hit = (counts[j] == 0) & ((sub == jitter[j]) if jb else (sub == 0))
+                    hit = (counts[j] == n_step) & ((sub == jitter[j]) if jb else (sub == 0))
                     with m.If(hit):
                         m.d.sync += cmp[j].eq(1)
-                    with m.If(wrap & (counts[j] != 0)):
-                        m.d.sync += counts[j].eq(counts[j] - 1)
                 # Precharge (or an abort) ends the evaluation; IDLE clears the comparators.
                 with m.If(~arr.evaluate):
                     m.next = "IDLE"
         # ---- write: read-modify-write of the addressed side when the pulse ends ----
+        # (row and side are stable from one cycle before the pulse, so when it ends a_q/b_q
+        # hold that row's stored bits.)
         wr_prev = Signal()
         w_row = Signal(range(p.rows))
         w_side = Signal()
-        w_bits = Signal(p.cols)      # old bits with the selected columns replaced
+        w_data, w_cols = Signal(p.cols), Signal(p.cols)
         m.d.sync += wr_prev.eq(arr.wr_en)
         with m.If(arr.wr_en):
-            old = Mux(arr.side, rp_b.data, rp_a.data)
-            m.d.sync += [w_row.eq(arr.row), w_side.eq(arr.side),
-                         w_bits.eq((old & ~arr.wr_cols) | (arr.wr_data & arr.wr_cols))]
+            m.d.sync += [w_row.eq(arr.row), w_side.eq(arr.side), w_data.eq(arr.wr_data), w_cols.eq(arr.wr_cols)]
         commit = wr_prev & ~arr.wr_en
+        old = Mux(w_side, b_q, a_q)
+        w_bits = (old & ~w_cols) | (w_data & w_cols)
         m.d.comb += [wp_a.addr.eq(w_row), wp_b.addr.eq(w_row), wp_a.data.eq(w_bits), wp_b.data.eq(w_bits),
                      wp_a.en.eq(commit & ~w_side), wp_b.en.eq(commit & w_side)]
 
-        # ---- read ----
-        m.d.comb += arr.rd_data.eq(Mux(arr.side, rp_b.data, rp_a.data))
+        # ---- read: the stored bits two cycles after row and side settle ----
+        m.d.comb += arr.rd_data.eq(Mux(arr.side, b_q, a_q))
         return m

