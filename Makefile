@@ -104,9 +104,10 @@ train-face: torch
 paper: $(STAMP) check-iverilog
 	$(PY) -m apps.paper --out $(BUILD)/paper
 
-# ---- FPGA (issue #7): synthesis, place and route with the yowasp toolchain from PyPI ----
-# BOARD: icebreaker | hx8k | ulx3s-25f | ulx3s-85f; PROGRAM=1 loads the bitstream.
-BOARD   ?= icebreaker
+# ---- FPGA: synthesis, place and route with the yowasp toolchain from PyPI ----
+# BOARD: ulx3s-25f | ulx3s-85f | hx8k | icebreaker (the 64 x 64 macro does not fit the
+# iCEBreaker's UP5K; the build then stops with the reason); PROGRAM=1 loads the bitstream.
+BOARD   ?= ulx3s-25f
 PROGRAM ?= 0
 FPGA_STAMP := $(VENV)/.installed-fpga
 
