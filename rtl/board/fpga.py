@@ -192,7 +192,12 @@ def build_one(target: Target, params: MacroParams, out_root: Path = OUT, bitstre
     top = PlatformTop(params, clk_mhz=target.clk_mhz)
     plan = plat.build(top, name="top", build_dir=str(d), do_build=False,
                       script_after_synth="tee -q -o stat.json stat -json")
-    plan.extract(str(d))
+    # Written here rather than with plan.extract(), which changes the process's working
+    # directory and so races with the other build threads.
+    for name, content in plan.files.items():
+        target_file = d / name
+        target_file.parent.mkdir(parents=True, exist_ok=True)
+        target_file.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
 
     # Synthesis.
     res = subprocess.run([env["YOSYS"], "-q", "-l", "top.rpt", "top.ys"], cwd=d, env=env,
