@@ -24,7 +24,8 @@ BATCH_DEPTH_RANGE = (0, 255)
 
 #: Columns post-processed per cycle after an evaluation (offset, clamp, threshold); COL_OFFSET
 #: and COL_THRESH sit this many columns to a block-RAM word. Four keeps the 64-column
-#: post-processing within a short precharge (16 cycles) and the controller within an iCE40.
+#: post-processing short (16 groups, 20 cycles with its pipeline) and the controller within an
+#: iCE40-HX8K.
 POST_LANES = 4
 
 #: Identification word in the ID register ("MCIM" in ASCII).

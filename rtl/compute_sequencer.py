@@ -147,9 +147,8 @@ class ComputeSequencer(wiring.Component):
             raise ValueError(f"{cpw} codes per CODE word do not tile {lanes} post-processing lanes")
         rd_col = Signal(range(p.code_words * cpw))
         rd_lane = Signal(range(lanes))      # first lane of the word read
-        idle = Signal()
         m.d.comb += rd_col.eq(self.code_rd_word * cpw)
-        with m.If(~idle):
+        with m.If(self.busy):
             m.d.sync += group1.eq(group[:len(group1)])
         with m.Elif(self.code_rd_stb):
             m.d.sync += [group1.eq(rd_col // lanes), rd_lane.eq(rd_col % lanes)]
@@ -206,7 +205,7 @@ class ComputeSequencer(wiring.Component):
         recovery = Signal(17)
         with m.FSM(name="compute"):
             with m.State("IDLE"):
-                m.d.comb += [self.state.eq(COMPUTE_STATE_CODES["IDLE"]), idle.eq(1)]
+                m.d.comb += self.state.eq(COMPUTE_STATE_CODES["IDLE"])
                 with m.If(self.start):
                     m.d.sync += self.x.eq(self.x_in)
                     m.next = "SETUP"

@@ -204,14 +204,14 @@ class MramCim(wiring.Component):
         words(seq.fail_mask, rf.ro_fail_mask)
         words(comp.act, rf.ro_act)
         words(comp.tmo, rf.ro_tmo)
-        packed = Cat(*(Cat(comp.codes[j], Const(0, p.code_field_bits - p.tdc_bits))
-                       for j in range(p.cols)))
         # CODE is read through the compute sequencer's lane multiplexer (RegFile ``indexed``).
         m.d.comb += [comp.code_rd_word.eq(rf.index_code), comp.code_rd_stb.eq(rf.index_stb_code),
                      rf.ro_code.eq(comp.code_rd_data)]
 
         status = reg("BATCH_STATUS")
         if batch is not None:
+            packed = Cat(*(Cat(comp.codes[j], Const(0, p.code_field_bits - p.tdc_bits))
+                           for j in range(p.cols)))
             pad = BUS_DATA_BITS * p.col_words
             m.d.comb += batch.result.eq(Cat(packed, Const(0, BUS_DATA_BITS * p.code_words - len(packed)),
                                             comp.act, Const(0, pad - p.cols), comp.tmo))

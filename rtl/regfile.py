@@ -15,6 +15,14 @@ def _member(r: Register) -> str:
     return r.name.lower()
 
 
+def _read_mask(r: Register) -> int:
+    """Bits of a register word that its fields cover (the rest read 0)."""
+    mask = 0
+    for f in r.fields:
+        mask |= f.mask
+    return mask
+
+
 class RegFile(wiring.Component):
     """Address decoder and storage for every register of the map.
 
@@ -143,8 +151,14 @@ class RegFile(wiring.Component):
         lane_bits = lanes.bit_length() - 1
         if lanes != 1 << lane_bits:
             raise ValueError(f"post_lanes must be a power of two, not {lanes}")
-        rams = []   # (register, bus read port, in-window signal for reads, registered lane)
+        # Words that reach r_data a cycle late, through their own path rather than the read
+        # multiplexer: (in-window signal for reads, the word, valid from the cycle after r_stb).
+        late = []
         ram_written = []
+
+        def in_window(addr, r):
+            base = r.offset >> 2
+            return (addr >= base) & (addr < base + r.words(p))
         for r in REGISTERS:
             if not r.ram:
                 continue
@@ -164,8 +178,8 @@ class RegFile(wiring.Component):
             bytes_per_lane = width // 8
             lane_strb = regs.w_strb[:bytes_per_lane]
             m.d.comb += [
-                w_in.eq(regs.w_stb & (regs.w_addr >= base) & (regs.w_addr < base + n)),
-                r_in.eq((regs.r_addr >= base) & (regs.r_addr < base + n)),
+                w_in.eq(regs.w_stb & in_window(regs.w_addr, r)),
+                r_in.eq(in_window(regs.r_addr, r)),
                 w_col.eq(regs.w_addr - base),
                 r_col.eq(regs.r_addr - base),
                 wr.addr.eq(Mux(clearing, clear_word, w_col >> lane_bits)),
@@ -180,27 +194,19 @@ class RegFile(wiring.Component):
             with m.If(regs.r_stb):
                 m.d.sync += r_lane.eq(r_col[:lane_bits])
             ram_written.append(w_in)
-            rams.append((r, bus_rd, r_in, r_lane, width))
+            late.append((r_in, bus_rd.data.word_select(r_lane, width)))
 
         # Reads: a multiplexer over every word held in registers, registered when the bus
         # takes the read; a memory window's word comes from its read port in the next cycle.
         early = Signal(32)
         in_regs = Signal()
-        late = []   # (registered select, data, in-window signal): words that come a cycle late
         for r in REGISTERS:
             if r.name in self._indexed:
-                base, n = r.offset >> 2, r.words(p)
                 r_in = Signal(name=f"r_in_{_member(r)}")
-                sel = Signal(name=f"r_sel_{_member(r)}")
-                keep = 0
-                for f in r.fields:
-                    keep |= f.mask
-                m.d.comb += [r_in.eq((regs.r_addr >= base) & (regs.r_addr < base + n)),
-                             getattr(self, "index_" + _member(r)).eq(regs.r_addr - base),
+                m.d.comb += [r_in.eq(in_window(regs.r_addr, r)),
+                             getattr(self, "index_" + _member(r)).eq(regs.r_addr - (r.offset >> 2)),
                              getattr(self, "index_stb_" + _member(r)).eq(regs.r_stb & r_in)]
-                with m.If(regs.r_stb):
-                    m.d.sync += sel.eq(r_in)
-                late.append((sel, getattr(self, "ro_" + _member(r)) & keep, r_in))
+                late.append((r_in, getattr(self, "ro_" + _member(r)) & _read_mask(r)))
         with m.Switch(regs.r_addr):
             for word, r, i in self._words():
                 if r.ram or r.name in self._indexed:
@@ -212,23 +218,17 @@ class RegFile(wiring.Component):
                     elif r.access == "RW":
                         m.d.comb += early.eq(port("rw_", r, i))
                     elif r.access in ("RO", "W1C"):
-                        keep = 0
-                        for f in r.fields:
-                            keep |= f.mask
-                        m.d.comb += early.eq(port("ro_", r, i) & keep)
+                        m.d.comb += early.eq(port("ro_", r, i) & _read_mask(r))
                     # Write-only registers read as zero.
-        m.d.comb += regs.r_err.eq(~in_regs & ~Cat(*(ram[2] for ram in rams), *(w[2] for w in late)).any())
+        m.d.comb += regs.r_err.eq(~in_regs & ~Cat(*(r_in for r_in, _ in late)).any())
         early_q = Signal(32)
-        ram_sel = [Signal(name=f"r_sel_{_member(ram[0])}") for ram in rams]
+        late_sel = [Signal(name=f"r_late_sel{k}") for k in range(len(late))]
         with m.If(regs.r_stb):
             m.d.sync += early_q.eq(early)
-            m.d.sync += [sel.eq(ram[2]) for sel, ram in zip(ram_sel, rams)]
+            m.d.sync += [sel.eq(r_in) for sel, (r_in, _) in zip(late_sel, late)]
         data = early_q
-        for sel, (r, bus_rd, _, r_lane, width) in zip(ram_sel, rams):
-            word = bus_rd.data.word_select(r_lane, width)
-            data = data | (word & sel.replicate(width))
-        for sel, word, _ in late:
-            data = data | (word & sel.replicate(32))
+        for sel, (_, word) in zip(late_sel, late):
+            data = data | (word & sel.replicate(len(word)))
         m.d.comb += regs.r_data.eq(data)
 
         # Queue registers pop when the bus takes the read, and may hold it off.

@@ -169,6 +169,7 @@ class WriteSequencer(wiring.Component):
             sense_states("VA", 0, "SENSE_A", lambda bits: [pending_a.eq(bits ^ weights)], "VB_PREP")
             sense_states("VB", 1, "SENSE_B", lambda bits: [pending_b.eq(~(bits ^ weights))], "CHECK")
             with m.State("CHECK"):
+                # Nothing left to compute here; the state keeps a row write's cycle count.
                 phase("CHECK")
                 m.next = "DECIDE"
             with m.State("DECIDE"):
