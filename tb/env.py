@@ -146,6 +146,12 @@ class MacroTB:
         await self.reset()
         return self
 
+    async def soft_reset(self):
+        """Write SOFT_RESET and return once it has acted: the reset is registered once before it
+        reaches the sequencers (docs/timing.md), so the pins are idle two edges later."""
+        await self.regs.write_reg("SOFT_RESET", 1)
+        await ClockCycles(self.dut.clk, 2)
+
     async def reset(self, cycles: int = 4):
         """Hard reset of the controller (the array keeps its state)."""
         self.dut.rst.value = 1

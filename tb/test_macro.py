@@ -199,8 +199,7 @@ async def soft_reset_mid_compute_and_write(dut):
     tb.program_ideal(np.ones((p.rows, p.cols)))
     await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE))
     await Timer(3 * tb.period_ps, unit="ps")
-    await tb.regs.write_reg("SOFT_RESET", 1)
-    await ClockCycles(dut.clk, 2)   # the soft reset is registered once (docs/timing.md)
+    await tb.soft_reset()
     assert int(dut.array__evaluate.value) == 0
     flags = await tb.regs.read_reg("FLAGS")
     assert flags & FLAG_ABORTED
@@ -208,8 +207,7 @@ async def soft_reset_mid_compute_and_write(dut):
     await tb.regs.write_reg("WRITE_PULSE", 1000)
     await tb.regs.write_reg("CMD", cmd_word(2, 1))
     await Timer(20 * tb.period_ps, unit="ps")
-    await tb.regs.write_reg("SOFT_RESET", 1)
-    await ClockCycles(dut.clk, 2)
+    await tb.soft_reset()
     assert int(dut.array__wr_en.value) == 0
     assert (await tb.regs.read_reg("STATUS")) & 1 == 0
     await tb.regs.write_reg("FLAGS", 0xFF)
@@ -656,8 +654,7 @@ async def batch_queue(dut):
     await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
     while len(tb.adapter.log.evaluations) < evals + min(2, depth):
         await ClockCycles(dut.clk, 5)
-    await tb.regs.write_reg("SOFT_RESET", 1)
-    await ClockCycles(dut.clk, 2)   # the soft reset is registered once (docs/timing.md)
+    await tb.soft_reset()
     assert int(dut.array__evaluate.value) == 0
     assert (await tb.regs.read_reg("STATUS")) & 1 == 0
     assert await tb.regs.read_reg("BATCH_STATUS") == 0
