@@ -51,20 +51,47 @@ _MAX_DIM = 255
 _EVAL_BLOCK = 1280
 
 
-def _eval_threads() -> int:
-    """1 or 2: ``MRAM_CIM_EVAL_THREADS`` if set (1 turns the helper thread off), else 2 on a
-    machine with more than one CPU."""
+def _eval_threads() -> tuple[int, bool]:
+    """(1 or 2, forced): ``MRAM_CIM_EVAL_THREADS`` if set (1 turns the helper thread off, 2
+    uses it whatever the load), else 2 on a machine with more than one CPU."""
+    setting = os.environ.get("MRAM_CIM_EVAL_THREADS")
     try:
-        n = int(os.environ.get("MRAM_CIM_EVAL_THREADS", os.cpu_count() or 1))
+        n = int(setting if setting is not None else os.cpu_count() or 1)
     except ValueError:
-        n = 1
-    return max(1, min(2, n))
+        n, setting = 1, None
+    return max(1, min(2, n)), setting is not None
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _cpu_idle() -> bool:
+    """Whether a CPU is idle for the helper thread right now: the kernel's count of runnable
+    threads (``/proc/loadavg``, which counts the calling one) is below the usable CPUs. True
+    where the count is not available.
+
+    With every CPU busy (say, another simulation on the other core of two), the two threads
+    share one CPU and only lose the GIL hand-overs (about 5 %).
+    """
+    try:
+        with open("/proc/loadavg") as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return True
+    return runnable < _usable_cpus()
 
 
 #: Threads for a large evaluation (numpy's ufuncs release the GIL, and a block does a few
-#: dozen of them on tens of thousands of elements each). Every random draw is keyed by its evaluation counter
-#: and column, and every matrix product is exact, so any split gives the same numbers.
-_EVAL_THREADS = _eval_threads()
+#: dozen of them on tens of thousands of elements each), and whether that is forced (else
+#: the helper thread only takes part while a CPU is idle, see _cpu_idle). Every random draw is
+#: keyed by its evaluation counter and column, and every matrix product is exact, so any split
+#: gives the same numbers.
+_EVAL_THREADS, _EVAL_THREADS_FORCED = _eval_threads()
 #: Smallest batch split over threads (below it, handing work over costs more than it saves).
 _EVAL_THREAD_MIN = 2048
 
@@ -107,7 +134,7 @@ _scratch_local = threading.local()
 
 def _scratch(rows: int, cols: int) -> dict[str, np.ndarray]:
     """This thread's work arrays for :meth:`MramArray._evaluate_block`: the inputs
-    (_EVAL_BLOCK, rows) and nine (_EVAL_BLOCK, cols) arrays.
+    (_EVAL_BLOCK, rows) and eleven (_EVAL_BLOCK, cols) arrays.
 
     Allocated once per thread and geometry (a block uses the first rows), so a batch costs no
     allocation and no page faults per operation.
@@ -121,8 +148,8 @@ def _scratch(rows: int, cols: int) -> dict[str, np.ndarray]:
         shape = (_EVAL_BLOCK, cols)
         b = {name: np.empty(shape, dtype=dt) for name, dt in (
             ("t", np.float64), ("v", np.float64), ("z", np.float64), ("u2", np.float64),
-            ("lo", np.float64), ("hi", np.float64), ("h", np.uint64), ("tmp", np.uint64),
-            ("fire", np.int64))}
+            ("h", np.uint64), ("tmp", np.uint64), ("fire", np.int64),
+            ("t32", np.float32), ("q32", np.float32), ("r32", np.float32), ("ok", np.bool_))}
         b["xf"] = np.empty((_EVAL_BLOCK, rows), dtype=np.float64)
         bufs[key] = b
     return b
@@ -155,11 +182,6 @@ def _fire_times(t: np.ndarray, out: np.ndarray) -> None:
     t += 1e-6
     np.floor(t, out=t)
     out[...] = t  # float64 -> int64, the cast astype(np.int64) does
-
-
-def _sides_slice(sides: tuple) -> slice:
-    """``sides`` -- (0,), (1,) or (0, 1) -- as a slice of the side axis (a view, not a copy)."""
-    return slice(sides[0], sides[-1] + 1)
 
 
 def _device_index(rows: int, cols: int) -> np.ndarray:
@@ -316,6 +338,8 @@ class MramArray:
         # The index part of the hashes, index * golden (wrapping), done once.
         self._col_golden = self._col_idx * np.uint64(rng._GOLDEN)
         self._dev_golden = self._dev_idx * np.uint64(rng._GOLDEN)
+        # The same by (row, side, column), so that the devices of a few rows are one gather.
+        self._dev_golden_rsc = np.ascontiguousarray(self._dev_golden.transpose(1, 0, 2))
 
         if fault_map is None:
             self._explicit_faults = False
@@ -368,10 +392,13 @@ class MramArray:
             cfg, self.r_low_draw_ohm, self.r_high_draw_ohm, physics.eval_mtj_bias_v(cfg, self.rows))
         self._sense_low, self._sense_high = physics.branch_resistances_ohm(
             cfg, self.r_low_draw_ohm, self.r_high_draw_ohm, physics.sense_mtj_bias_v(cfg))
+        # By (row, side, column) for write_row_rounds, as _dev_golden_rsc.
+        self._sense_low_rsc = np.ascontiguousarray(self._sense_low.transpose(1, 0, 2))
+        self._sense_high_rsc = np.ascontiguousarray(self._sense_high.transpose(1, 0, 2))
         self._shorted_ohm = cfg.device.fet_ohm * physics.fet_scale(cfg) + cfg.device.shorted_ohm
         self._slope = physics.slope_ps_per_ohm(cfg)
         self._t_fix = physics.fixed_delay_ps(cfg)
-        # Switching probabilities per (side, row, pulse width), see _switch_rows.
+        # Switching probabilities per pulse width, see _switch_table.
         self._switch_cache: dict = {}
         self._switch_cache_key = (self.config, self.ic0_scale)
         self._dirty = True
@@ -441,14 +468,34 @@ class MramArray:
         return x, single
 
     def _col_vector(self, v, name: str) -> np.ndarray:
+        """One column vector of bools (shape (cols,)), checked."""
+        return self._col_rows(v, None, name)
+
+    def _col_rows(self, v, n: int | None, name: str) -> np.ndarray:
+        """``n`` column vectors of bools at once, shape (n, cols); ``n`` None: one, shape (cols,)."""
         a = np.asarray(v)
-        if a.shape != (self.cols,):
-            raise ValueError(f"{name} must have shape ({self.cols},), not {a.shape}")
+        shape = (self.cols,) if n is None else (n, self.cols)
+        if a.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, not {a.shape}")
         if a.dtype != bool:
             if not np.issubdtype(a.dtype, np.integer) or (a.size and (a.min() < 0 or a.max() > 1)):
                 raise TypeError(f"{name} must be bool (or 0/1 integers), not {a.dtype}")
             a = a.astype(bool)
         return a
+
+    def _row_list(self, rows) -> np.ndarray:
+        """Distinct row addresses as an int64 array (TypeError/ValueError as :meth:`_row_side`)."""
+        r = np.asarray(rows)
+        if r.ndim != 1 or (r.size and (r.dtype == bool or not np.issubdtype(r.dtype, np.integer))):
+            raise TypeError(f"rows must be a sequence of integers, not {rows!r}")
+        r = r.astype(np.int64)
+        if r.size and (r.min() < 0 or r.max() >= self.rows):
+            raise ValueError(f"rows {rows!r} out of range 0..{self.rows - 1}")
+        seen = np.zeros(self.rows, dtype=bool)
+        seen[r] = True
+        if np.count_nonzero(seen) != r.size:
+            raise ValueError(f"rows must be distinct, not {rows!r}")
+        return r
 
     def _row_side(self, row, side) -> tuple[int, int]:
         if isinstance(row, bool) or not isinstance(row, (int, np.integer)):
@@ -571,7 +618,7 @@ class MramArray:
         self._tables()
         fire = None if post is not None else np.empty((n, self.cols), dtype=np.int64)
         counter0 = self.eval_count
-        threaded = _EVAL_THREADS > 1 and n >= _EVAL_THREAD_MIN
+        threaded = _EVAL_THREADS > 1 and n >= _EVAL_THREAD_MIN and (_EVAL_THREADS_FORCED or _cpu_idle())
         # Equal blocks of at most _EVAL_BLOCK rows, an even number of them on two threads.
         # A shared iterator hands them out: each thread takes the next one when it is free
         # (next() on a list iterator is atomic), so a late or slowed thread does less.
@@ -615,45 +662,37 @@ class MramArray:
             fire  = floor(max(t, 0) + 1e-6)
 
         done in place in per-thread scratch buffers (the same IEEE operations in the same
-        order, so the same bits as one numpy expression over the whole batch).
+        order, so the same bits as one numpy expression over the whole batch); with
+        ``resolution_ps``, see :meth:`_binned_noise`.
         """
         cfg = self.config
         m = r1 - r0
         buf = _scratch(self.rows, self.cols)
         xf, t, v = buf["xf"][:m], buf["t"][:m], buf["v"][:m]
         np.copyto(xf, x[r0:r1])  # bool -> 0.0 / 1.0
-        # Column resistance and the noise-free fire time. The products are exact (integers
-        # below 2**53 in float64; see _tables), whatever the block or the BLAS does.
+        # The resistance of each column's conducting branches (integer milliohms) and, for the
+        # read noise, the sum of their squares (integer ohm**2): the products are exact
+        # (integers below 2**53 in float64; see _tables), whatever the block or the BLAS does.
         _matmul(xf, self._diff_mohm, t)
         t += self._base_mohm
-        t /= 1000.0
-        t += self.rows * cfg.readout.wire_ohm_per_cell
-        t -= self.rows * cfg.readout.replica_cell_ohm
-        t *= self._slope
-        t += self._t_fix
-        t += self.comparator_offset_ps
-        noise_rel = cfg.device.read_noise_rel
-        jitter = cfg.readout.jitter_sigma_ps
-        if m and (noise_rel > 0 or jitter > 0):
+        noisy = m and (cfg.device.read_noise_rel > 0 or cfg.readout.jitter_sigma_ps > 0)
+        if noisy:
             # The sum of independent Gaussian read noises of the conducting branches is one
             # Gaussian of variance noise_rel**2 * sum(R_i**2); add the jitter in quadrature and
             # draw one normal per (evaluation, column).
             _matmul(xf, self._var_diff, v)
             v += self._var_base
-            k = self._slope * noise_rel
-            v *= k * k
-            v += jitter * jitter
-            np.sqrt(v, out=v)  # sigma_ps
             counters = counter0 + np.arange(r0, r1, dtype=np.uint64)
-            if resolution_ps is None:
+        if noisy and resolution_ps is not None:
+            self._binned_noise(t, v, counters, buf, m, int(resolution_ps), out)
+        else:
+            self._times_from_sums(t, self.comparator_offset_ps)
+            if noisy:
+                self._sigmas_from_sums(v)
                 z = rng.normal_into(buf["z"][:m], self.seed, self.instance, rng.STREAMS["eval_noise"],
                                     counters, self._col_golden, (buf["h"][:m], buf["tmp"][:m], buf["u2"][:m]))
                 v *= z
                 t += v
-            else:
-                self._binned_noise(t, v, counters, buf, m, int(resolution_ps), out)
-                t = None  # out is complete
-        if t is not None:
             _fire_times(t, out)
         if self._any_open:
             _matmul(xf, self._open_diff, v)
@@ -667,40 +706,108 @@ class MramArray:
         if already.any():
             out[:, already] = FIRE_ALREADY
 
-    def _binned_noise(self, t: np.ndarray, sigma: np.ndarray, counters: np.ndarray, buf: dict, m: int,
+    def _times_from_sums(self, t: np.ndarray, offset_ps) -> np.ndarray:
+        """Noise-free fire times in ps from the columns' conducting resistance in milliohms
+        (``base_mohm + x @ diff_mohm``), in place in ``t``; ``offset_ps`` are the columns'
+        comparator offsets, broadcast against ``t``."""
+        cfg = self.config
+        t /= 1000.0
+        t += self.rows * cfg.readout.wire_ohm_per_cell
+        t -= self.rows * cfg.readout.replica_cell_ohm
+        t *= self._slope
+        t += self._t_fix
+        t += offset_ps
+        return t
+
+    def _sigmas_from_sums(self, v: np.ndarray) -> np.ndarray:
+        """Noise sigmas in ps from the sums of the conducting branches' squared resistances
+        (``var_base + x @ var_diff``), in place in ``v``."""
+        cfg = self.config
+        k = self._slope * cfg.device.read_noise_rel
+        v *= k * k
+        v += cfg.readout.jitter_sigma_ps * cfg.readout.jitter_sigma_ps
+        np.sqrt(v, out=v)
+        return v
+
+    def _binned_noise(self, r_sum: np.ndarray, r2_sum: np.ndarray, counters: np.ndarray, buf: dict, m: int,
                       resolution: int, out: np.ndarray) -> None:
         """Noisy fire times into ``out`` exact to ``floor(fire / resolution)`` (evaluate's
-        ``resolution_ps``), given the noise-free times ``t`` and the noise sigmas.
+        ``resolution_ps``), given the sums the noise-free times ``t`` and the noise sigmas come
+        from (:meth:`_times_from_sums`, :meth:`_sigmas_from_sums`; both are overwritten).
 
         The exact time is ``t + sigma * z`` with ``z = radius * cos(2 pi u2)`` (rng.normal), and
-        ``|z| <= radius``, bit for bit (a libm cosine is within [-1, 1]; rounding is monotone),
-        so it lies between ``t - sigma*radius`` and ``t + sigma*radius`` as computed, and so does
-        its fire time, every step (max, + 1e-6, floor, cast) being monotone. Where both ends
-        fall in the same bin the low end is given instead of the exact time; only the rest (a
-        tenth of the columns under ``paper``) draw their second uniform and pay for a cosine.
+        ``|z| <= radius``, bit for bit (a libm cosine is within [-1, 1]; rounding is monotone).
+        Where every time within ``sigma * radius`` of ``t`` (and a little more) has its fire
+        time, ``floor(max(time, 0) + 1e-6)``, in one bin, the start of that bin is given instead
+        of the exact time; only the rest (a tenth of the columns under ``paper``) get the exact
+        arithmetic (``t``, ``sigma`` and the radius included) and pay for a cosine.
+
+        That decision is made in float32, which is twice as fast, with margins that cover its
+        rounding by orders of magnitude, so that it only ever errs towards the exact arithmetic.
+        ``T`` is ``t`` as one float32 product and sum, within ``E`` (below) of the exact one;
+        ``S``, ``sigma`` in float32, at most 2**-21 (relative) below it (all its terms are
+        positive); ``R``, a float32 bound of the radius at least 2**-9 (relative) above it
+        (rng.normal_radius_bound_f32); and for ``0 <= T < 2**20`` and ``res < 2**19`` each other
+        float32 rounding below is at most 2**-5 ps. With ``q = floor(T / res)`` (a whole
+        float32), ``d = T - q res`` and ``M = S R + 1 + 2 E``: if ``d >= M`` and
+        ``d + M < res``, the exact time, within ``sigma * radius + E <= M - 0.95`` of ``T``, is
+        above ``q res + 0.9`` and below ``(q + 1) res - 0.9``, so its fire time is in bin ``q``
+        (``q res`` is exact: an integer below 2**20). A wrong ``q`` (rounding of ``T / res``)
+        makes ``d`` fall outside ``[0, res)``: undecided. Other times or bins, and NaNs, are
+        left undecided.
         """
+        cfg = self.config
         stream = rng.STREAMS["eval_noise"]
-        radius = rng.normal_radius_into(buf["z"][:m], self.seed, self.instance, stream, counters,
-                                        self._col_golden, (buf["h"][:m], buf["tmp"][:m]))
-        w = np.multiply(sigma, radius, out=buf["u2"][:m])
-        w *= 1.0 + 2.0 ** -40  # a wider interval is still a bound: room for any doubt on rounding
-        lo = np.subtract(t, w, out=buf["lo"][:m])
-        hi = np.add(t, w, out=buf["hi"][:m])
-        fire_lo, bin_hi = buf["h"][:m].view(np.int64), buf["tmp"][:m].view(np.int64)
-        _fire_times(lo, fire_lo)
-        _fire_times(hi, bin_hi)
-        out[...] = fire_lo
-        np.floor_divide(fire_lo, resolution, out=fire_lo)  # now the bins
-        np.floor_divide(bin_hi, resolution, out=bin_hi)
-        open_ = fire_lo != bin_hi
-        open_ |= hi >= 2.0 ** 52  # far outside any TDC window: leave nothing to the cast
-        idx = np.flatnonzero(open_)
+        bits = rng.uniform_bits_into(buf["h"][:m], self.seed, self.instance, stream, 0, counters,
+                                     self._col_golden, buf["tmp"][:m])
+        margin = rng.normal_radius_bound_f32(bits, buf["r32"][:m])
+        t32, q32, ok = buf["t32"][:m], buf["q32"][:m], buf["ok"][:m]
+        # S = sqrt(r2_sum k**2 + jitter**2) and the margin S R.
+        k = self._slope * cfg.device.read_noise_rel
+        np.copyto(q32, r2_sum, casting="same_kind")  # float64 -> float32, rounded
+        q32 *= np.float32(k * k)
+        q32 += np.float32(cfg.readout.jitter_sigma_ps * cfg.readout.jitter_sigma_ps)
+        np.sqrt(q32, out=q32)
+        margin *= q32
+        # T = r_sum a + b: _times_from_sums as one product and one sum per element. Its error
+        # is within 4 roundings of float32 (2**-24 each) of the largest terms, 2**-21 of them
+        # for E, which also covers float64's roundings many times over.
+        a = self._slope / 1000.0
+        b = self._times_from_sums(np.zeros(self.cols), self.comparator_offset_ps)  # t of no resistance
+        np.copyto(t32, r_sum, casting="same_kind")
+        t32 *= np.float32(a)
+        t32 += b.astype(np.float32)
+        err_ps = 2.0 ** -21 * (float(r_sum.max()) * abs(a) + float(np.abs(b).max())) + 2.0 ** -30
+        margin += np.float32(1.0 + 2.0 * err_ps)
+        res = np.float32(resolution)
+        np.multiply(t32, np.float32(1.0 / resolution), out=q32)
+        np.floor(q32, out=q32)
+        q32 *= res  # the start of the bin, q res
+        if resolution >= 2 ** 19:
+            guard = np.zeros(t32.shape, dtype=bool)  # bins too wide for the margins: all exact
+        elif t32.min() >= 0.0 and t32.max() < 2.0 ** 20:
+            guard = None  # the usual case: no time needs a check of its own
+        else:
+            guard = (t32 >= 0.0) & (t32 < 2.0 ** 20)
+        t32 -= q32  # d
+        np.greater_equal(t32, margin, out=ok)
+        t32 += margin
+        ok &= t32 < res
+        if guard is None:
+            out[...] = q32  # exact: an integer below 2**20 (where ok; else replaced below)
+        else:
+            ok &= guard
+            with np.errstate(invalid="ignore"):  # a huge or NaN time (replaced below)
+                out[...] = q32
+        idx = np.flatnonzero(~ok)
         if idx.size:
             # Exactly evaluate's arithmetic, on the undecided (evaluation, column) pairs only.
             rows, cols = np.divmod(idx, self.cols)
-            u2 = rng.uniform(self.seed, self.instance, stream, counters[rows], self._col_idx[cols], lane=1)
-            z = radius.ravel()[idx] * np.cos(rng._TWO_PI * u2)
-            tz = t.ravel()[idx] + sigma.ravel()[idx] * z
+            u2 = rng.uniform_gather(self.seed, self.instance, stream, 1, counters, self._col_golden, rows, cols)
+            z = rng.normal_radius(bits.ravel()[idx]) * np.cos(rng._TWO_PI * u2)
+            z *= self._sigmas_from_sums(r2_sum.ravel()[idx])
+            tz = self._times_from_sums(r_sum.ravel()[idx], self.comparator_offset_ps[cols])
+            tz += z
             exact = np.empty(idx.size, dtype=np.int64)
             _fire_times(tz, exact)
             out.ravel()[idx] = exact
@@ -734,67 +841,53 @@ class MramArray:
         data = self._col_vector(data_low, "data_low")
         en = self._col_vector(enable, "enable")
         pw = _pulse_width(pulse_width_ps)
-        return self._pulses(row, (side,), (data,), (en,), pw, None)[0]
-
-    def _pulses(self, row: int, sides: tuple, data, en, pw: float, u: np.ndarray | None) -> np.ndarray:
-        """:meth:`write_pulse` on checked arguments, for one side or both sides (A then B: their
-        devices are independent, so the pulses are computed together), shape (len(sides), cols).
-
-        ``data`` and ``en`` hold one vector per side; ``u`` the pulses' uniform draws when the
-        caller made them already (:meth:`write_row_round`), else None.
-        """
-        cur = self._state_rows(row, sides)
-        target = np.empty_like(cur)
-        switched = np.empty_like(cur)  # the candidates, so far
-        for k in range(len(sides)):
-            target[k] = data[k]
-            switched[k] = en[k]
-        switched &= cur != target
-        switched &= self.faults.device[_sides_slice(sides), row] == 0
-        # Without a candidate nothing can switch: the draws (pure functions of their keys) are
-        # not needed. The counter advances either way.
+        state = self.state_a if side == 0 else self.state_b
+        p_from_low, p_from_high = self._switch_table(pw)
+        u = rng.uniform_golden(self.seed, self.instance, [(rng.STREAMS["write"], 0)], [self.pulse_count],
+                               self._dev_golden[side, row])[0]
+        switched = self._switched(state[row], data, en, self.faults.device[side, row], u,
+                                  p_from_low[row, side], p_from_high[row, side])
         if switched.any():
-            p_from_low, p_from_high = self._switch_rows(sides, row, pw)
-            if u is None:  # write_pulse: one side
-                u = rng.uniform(self.seed, self.instance, rng.STREAMS["write"], self.pulse_count,
-                                self._dev_idx[sides[0], row])[None, :]
-            switched &= u < np.where(cur, p_from_low, p_from_high)
-            if switched.any():
-                np.copyto(cur, target, where=switched)
-                for k, side in enumerate(sides):
-                    (self.state_a if side == 0 else self.state_b)[row] = cur[k]
-                self._dirty = True
-        self.pulse_count += len(sides)
+            np.copyto(state[row], data, where=switched)
+            self._dirty = True
+        self.pulse_count += 1
         return switched
 
-    def _state_rows(self, row: int, sides: tuple) -> np.ndarray:
-        """Copy of the magnetic state of row ``row`` on ``sides``, shape (len(sides), cols)."""
-        st = np.empty((len(sides), self.cols), dtype=bool)
-        for k, side in enumerate(sides):
-            st[k] = (self.state_a if side == 0 else self.state_b)[row]
-        return st
+    @staticmethod
+    def _switched(cur: np.ndarray, data: np.ndarray, en: np.ndarray, code: np.ndarray, u: np.ndarray,
+                  p_from_low: np.ndarray, p_from_high: np.ndarray) -> np.ndarray:
+        """Which devices a write pulse switches (no state changes), all arguments per device:
+        state ``cur``, target ``data``, enabled ``en``, fault ``code``, uniform draw ``u`` and
+        switching probabilities from low / high. A pulse switches an enabled, fault-free device
+        not yet in the target state with its probability."""
+        switched = np.not_equal(cur, data)
+        switched &= en
+        switched &= code == 0
+        if np.count_nonzero(switched):
+            switched &= u < np.where(cur, p_from_low, p_from_high)
+        return switched
 
-    def _switch_rows(self, sides: tuple, row: int, pw: float) -> tuple[np.ndarray, np.ndarray]:
-        """Switching probabilities of a row's devices on ``sides`` if they start low / high,
-        shape (len(sides), cols) each.
+    def _switch_table(self, pw: float) -> tuple[np.ndarray, np.ndarray]:
+        """Switching probabilities of every device if it starts low / high, for pulse width
+        ``pw``: two arrays of shape (rows, 2, cols) (row, side, column).
 
         :func:`physics.switching_probability` is elementwise, so ``where(cur, low, high)`` of
         these is exactly its value for the state ``cur``; they depend only on the config, the
-        devices' Ic0 draws and the pulse width, so they are computed once per (sides, row,
-        width), a row at a time as for a single pulse, and reused by every later pulse.
+        devices' Ic0 draws and the pulse width, so they are computed once per width (a row of
+        a side at a time, as for a single pulse) and reused by every later pulse.
         """
         if self._switch_cache_key[0] is not self.config or self._switch_cache_key[1] is not self.ic0_scale:
             self._switch_cache = {}
             self._switch_cache_key = (self.config, self.ic0_scale)
-        key = (sides, row, pw)
-        hit = self._switch_cache.get(key)
+        hit = self._switch_cache.get(pw)
         if hit is None:
-            hit = tuple(np.stack([physics.switching_probability(self.config, np.full(self.cols, low), pw,
-                                                                ic0_scale=self.ic0_scale[side, row])
-                                  for side in sides]) for low in (True, False))
-            if len(self._switch_cache) >= 16 * self.rows:  # bound it: a sweep of widths
+            hit = tuple(np.array([[physics.switching_probability(self.config, np.full(self.cols, low), pw,
+                                                                 ic0_scale=self.ic0_scale[side, row])
+                                   for side in (0, 1)] for row in range(self.rows)])
+                        for low in (True, False))
+            if len(self._switch_cache) >= 16:  # bound it: a sweep of widths
                 self._switch_cache.clear()
-            self._switch_cache[key] = hit
+            self._switch_cache[pw] = hit
         return hit
 
     def sense(self, row: int, side) -> np.ndarray:
@@ -808,83 +901,118 @@ class MramArray:
             compared to ``sense.reference_ohm``; an open device reads high.
         """
         row, side = self._row_side(row, side)
-        z = None
+        u = None
         if self.config.sense.noise_rel > 0:
-            z = rng.normal(self.seed, self.instance, rng.STREAMS["sense"], self.sense_count,
-                           self._dev_idx[side, row])
-        return self._sense_rows(row, (side,), None if z is None else z[None, :])[0]
+            s = rng.STREAMS["sense"]
+            u = rng.uniform_golden(self.seed, self.instance, [(s, 0), (s, 1)], [[self.sense_count]] * 2,
+                                   self._dev_golden[side, row])
+        sensed = self._sensed((self.state_a if side == 0 else self.state_b)[row], self._sense_low[side, row],
+                              self._sense_high[side, row], self.faults.device[side, row], u)
+        self.sense_count += 1
+        return sensed
 
-    def _sense_rows(self, row: int, sides: tuple, z: np.ndarray | None) -> np.ndarray:
-        """:meth:`sense` on checked arguments, for one side or both (A then B), given the normal
-        draws ``z`` (None without noise); the sensed bits, shape (len(sides), cols)."""
-        # _branch_ohm for this row only (the whole array's would cost 100 times more).
-        sl = _sides_slice(sides)
-        r = np.where(self._state_rows(row, sides), self._sense_low[sl, row], self._sense_high[sl, row])
-        code = self.faults.device[sl, row]
+    def _sensed(self, state: np.ndarray, low: np.ndarray, high: np.ndarray, code: np.ndarray,
+                u: np.ndarray | None) -> np.ndarray:
+        """What senses read (no counter advances), all arguments per device: magnetic ``state``,
+        branch resistance at the sense bias when low / high, fault ``code``, and the two
+        uniforms ``u[0], u[1]`` of its noise (rng.normal's Box-Muller; None without noise)."""
+        r = np.where(state, low, high)
         has_open = False
-        if code.any():
+        if np.count_nonzero(code):
             r = np.where(code == 3, self._shorted_ohm, r)
             open_ = code == 4
-            has_open = bool(open_.any())
+            has_open = bool(np.count_nonzero(open_))
             r = np.where(open_, np.inf, r)
-        if z is not None:
+        if u is not None:
+            z = np.sqrt(-2.0 * np.log(u[0])) * np.cos(rng._TWO_PI * u[1])
             nr = self.config.sense.noise_rel
             if has_open:
                 with np.errstate(invalid="ignore"):  # inf * (1 + nr*z) for an open device
                     r = r * (1.0 + nr * z)
             else:
                 r = r * (1.0 + nr * z)
-        self.sense_count += len(sides)
         return r < self.config.sense.reference_ohm
 
-    def write_row_round(self, row: int, data_a, enable_a, data_b, enable_b, pulse_width_ps,
-                        sense: bool = True) -> tuple:
-        """One round of the controller's row write: pulse side A, pulse side B, sense A, sense B.
+    def write_row_rounds(self, rows, data_a, enable_a, data_b, enable_b, pulse_width_ps,
+                         sense: bool = True, keep=None) -> tuple:
+        """Rounds of the controller's row write on distinct rows, one after another, computed
+        together: what the fast model's WRITE_ROW loop wants.
 
-        Exactly (same results, states and counters)::
+        Round ``k`` is exactly (same results, states and counters)::
 
-            sw_a = write_pulse(row, 0, data_a, enable_a, pulse_width_ps) if any(enable_a) else None
-            sw_b = write_pulse(row, 1, data_b, enable_b, pulse_width_ps) if any(enable_b) else None
-            s_a, s_b = (sense(row, 0), sense(row, 1)) if sense else (None, None)
+            write_pulse(rows[k], 0, data_a[k], enable_a[k], pulse_width_ps) if any(enable_a[k])
+            write_pulse(rows[k], 1, data_b[k], enable_b[k], pulse_width_ps) if any(enable_b[k])
+            sense(rows[k], 0), sense(rows[k], 1)                            if sense
 
-        but with the random draws of all four operations made together (their keys are known
-        in advance), which is what the fast model's WRITE_ROW loop wants. Every argument is
-        checked before anything happens.
+        with the draws of all rounds made at once: a round changes only its own row, and its
+        draws are keyed by counters that follow from the pulses before it (one per side with an
+        enabled column) and the senses (two per round), so they are known in advance. Every
+        argument is checked before anything happens.
+
+        Parameters
+        ----------
+        rows : sequence of int, shape (n,)
+            Distinct row addresses.
+        data_a, enable_a, data_b, enable_b : array_like of bool, shape (n, cols)
+            Per round, the target states (True = low) and the enabled columns of side A / B.
+        pulse_width_ps : float
+        sense : bool
+        keep : callable, optional
+            ``keep(sensed_a, sensed_b) -> int``: given every round's sensed bits, shape (n, cols)
+            each (None, None without ``sense``), the number of leading rounds that happen; the
+            others are discarded as if never issued (no state or counter changes). Default: all.
 
         Returns
         -------
-        (sw_a, sw_b, s_a, s_b)
-            Switched columns of each pulse (None when it was skipped) and the sensed bits
-            (None without ``sense``).
+        switched : ndarray of bool, shape (kept, 2, cols)
+            Per round and side (A, B), the columns whose device switched (all False for a
+            skipped pulse).
+        pulsed : ndarray of bool, shape (kept, 2)
+            Whether the round pulsed each side (an enabled column).
+        sensed : ndarray of bool, shape (kept, 2, cols), or None without ``sense``
         """
-        row, _ = self._row_side(row, 0)
-        data = (self._col_vector(data_a, "data_a"), self._col_vector(data_b, "data_b"))
-        en = (self._col_vector(enable_a, "enable_a"), self._col_vector(enable_b, "enable_b"))
+        rows = self._row_list(rows)
+        n = rows.size
+        # Everything per (round, side, column): the devices a round's pulses and senses reach.
+        data = np.stack((self._col_rows(data_a, n, "data_a"), self._col_rows(data_b, n, "data_b")), axis=1)
+        en = np.stack((self._col_rows(enable_a, n, "enable_a"), self._col_rows(enable_b, n, "enable_b")), axis=1)
         pw = _pulse_width(pulse_width_ps)
-        pulsed = [side for side in (0, 1) if en[side].any()]
+        pulsed = en.any(axis=2)
+        cur = np.stack((self.state_a[rows], self.state_b[rows]), axis=1)
+        code = self.faults.device.transpose(1, 0, 2)[rows]
+        # Every draw in one hashing pass. The pulses in order (round, side); a skipped pulse (no
+        # enabled column) neither draws nor counts. Then both lanes of every sense's normal.
+        flat = pulsed.ravel()
+        keys = [(rng.STREAMS["write"], 0)]
+        counters = [np.cumsum(flat, dtype=np.uint64) - flat + self.pulse_count]
         noisy = sense and self.config.sense.noise_rel > 0
-        # Keys (stream, counter, lane) and device sides of every draw, in operation order.
-        streams = rng.STREAMS
-        keys = [(streams["write"], self.pulse_count + k, 0) for k in range(len(pulsed))]
-        sides = list(pulsed)
-        if noisy:  # sense A then sense B (counters +0, +1), lane 0 of both, then lane 1 of both
-            keys += [(streams["sense"], self.sense_count + k, lane) for lane in (0, 1) for k in (0, 1)]
-            sides += [0, 1, 0, 1]
-        u = rng.uniform_rows(self.seed, self.instance, keys, self._dev_golden[sides, row]) if keys else None
-        switched = [None, None]
-        if pulsed:
-            sw = self._pulses(row, tuple(pulsed), [data[side] for side in pulsed],
-                              [en[side] for side in pulsed], pw, u[:len(pulsed)])
-            for k, side in enumerate(pulsed):
-                switched[side] = sw[k]
-        sensed = [None, None]
+        if noisy:
+            keys += [(rng.STREAMS["sense"], 0), (rng.STREAMS["sense"], 1)]
+            counters += [self.sense_count + np.arange(2 * n, dtype=np.uint64)] * 2
+        u = rng.uniform_golden(self.seed, self.instance, keys, np.reshape(counters, (len(keys), n, 2, 1)),
+                               self._dev_golden_rsc[rows])
+        p_from_low, p_from_high = self._switch_table(pw)
+        switched = self._switched(cur, data, en, code, u[0], p_from_low[rows], p_from_high[rows])
+        new = np.where(switched, data, cur)
+        sensed = None
         if sense:
-            z = None
-            if noisy:  # rng.normal of both senses: rows j, j+1 of u are lane 0, j+2, j+3 lane 1
-                j = len(pulsed)
-                z = np.sqrt(-2.0 * np.log(u[j:j + 2])) * np.cos(rng._TWO_PI * u[j + 2:j + 4])
-            sensed = list(self._sense_rows(row, (0, 1), z))
-        return switched[0], switched[1], sensed[0], sensed[1]
+            sensed = self._sensed(new, self._sense_low_rsc[rows], self._sense_high_rsc[rows], code,
+                                  u[1:] if noisy else None)
+        kept = n
+        if keep is not None:
+            kept = keep(*((None, None) if sensed is None else (sensed[:, 0], sensed[:, 1])))
+            if isinstance(kept, bool) or not isinstance(kept, (int, np.integer)) or not 0 <= kept <= n:
+                raise ValueError(f"keep must return an int in 0..{n}, not {kept!r}")
+            kept = int(kept)
+        if np.count_nonzero(switched[:kept]):
+            self.state_a[rows[:kept]] = new[:kept, 0]
+            self.state_b[rows[:kept]] = new[:kept, 1]
+            self._dirty = True
+        self.pulse_count += int(np.count_nonzero(pulsed[:kept]))
+        if sense:
+            self.sense_count += 2 * kept
+            sensed = sensed[:kept]
+        return switched[:kept], pulsed[:kept], sensed
 
     def sense_resistance_ohm(self, row: int, side) -> np.ndarray:
         """Noise-free branch resistances the sense amplifier sees (cols,); no counter advances."""

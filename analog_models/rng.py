@@ -22,9 +22,12 @@ arithmetic (wrapping multiplication), so a batch of keys costs a handful of vect
 gives bit-identical results however the keys are batched.
 
 Speed (none of it changes a number): the scalar part of the key, ``(seed, instance, stream,
-lane)``, is hashed once and cached; a scalar counter is mixed in with Python integers; and
+lane)``, is hashed once and cached; a scalar counter is mixed in with Python integers;
 :func:`normal_into` fills a caller's buffer block by block with in-place ufuncs, which is what
-the array model's large evaluations use.
+the array model's large evaluations use; :func:`uniform_golden` draws every key set of several
+write rounds in one pass; and :func:`uniform_bits_into`, :func:`normal_radius_bound_f32`,
+:func:`uniform_gather` and :func:`normal_radius` let an evaluation that only needs its fire
+times to a clock period bound the noise first and draw it in full where the bound is not enough.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ import functools
 
 import numpy as np
 
-__all__ = ["STREAMS", "hash_u64", "uniform", "uniform_rows", "normal", "normal_into", "normal_radius_into"]
+__all__ = ["STREAMS", "hash_u64", "uniform", "uniform_golden", "uniform_gather", "uniform_bits_into", "normal",
+           "normal_into", "normal_radius", "normal_radius_bound_f32"]
 
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -164,47 +168,114 @@ def normal(seed: int, instance: int, stream: int, counter, index) -> np.ndarray:
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
 
 
-def uniform_rows(seed: int, instance: int, keys, index_golden: np.ndarray) -> np.ndarray:
-    """Several scalar-counter :func:`uniform` calls in one, shape (len(keys), n).
+def uniform_golden(seed: int, instance: int, keys, counters, index_golden: np.ndarray) -> np.ndarray:
+    """:func:`uniform` for several key sets in one hashing pass, the index given as
+    ``index * 0x9E3779B97F4A7C15`` (wrapping).
 
-    Row ``k`` is ``uniform(seed, instance, stream, counter, index[k], lane)`` for
-    ``keys[k] = (stream, counter, lane)``; ``index_golden[k]`` is ``index[k] * 0x9E3779B97F4A7C15``
-    (wrapping), shape (len(keys), n). One mixing pass serves every key: the array model's
-    write-verify round draws its two pulses and two senses this way.
+    Set ``k``, ``result[k]``, is ``uniform(seed, instance, stream, counters[k], index, lane)``
+    for ``keys[k] = (stream, lane)``, with ``counters[k]`` (uint64) and ``index_golden``
+    broadcast against each other: e.g. counters (K, n, 1) with each row's device indices (n, m)
+    give the draws of K kinds of operation on n rows at once (a write round's pulses and the
+    two lanes of its senses). Bit for bit :func:`uniform`.
     """
-    hc = np.array([_mix_int(int(c) ^ _prefix(seed, instance, stream, lane)) for stream, c, lane in keys],
-                  dtype=np.uint64)
-    h = _mix(hc[:, None] ^ index_golden)
-    return ((h >> _S11).astype(np.float64) + 0.5) * _INV_2_53
+    counters = np.asarray(counters, dtype=np.uint64)
+    k = len(keys)
+    if counters.ndim == 0 or counters.shape[0] != k:
+        raise ValueError(f"counters must have one entry per key set ({k}), not shape {counters.shape}")
+    # Align each set's counters with the index on the right (numpy's rule), below the set axis.
+    rest = counters.shape[1:]
+    counters = counters.reshape((k,) + (1,) * max(0, np.ndim(index_golden) - len(rest)) + rest)
+    prefix = np.array([_prefix(seed, instance, stream, lane) for stream, lane in keys], dtype=np.uint64)
+    prefix = prefix.reshape((k,) + (1,) * (counters.ndim - 1))
+    # (counters is not 0-d here: the counter's mix would be numpy scalar arithmetic, which warns
+    # as it wraps)
+    h = np.bitwise_xor(_mix(counters ^ prefix), index_golden)
+    return _bits_to_uniform(_mix_bits(h, np.empty_like(h)), np.empty(h.shape))
+
+
+def uniform_gather(seed: int, instance: int, stream: int, lane: int, counters: np.ndarray,
+                   index_golden: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``uniform(seed, instance, stream, counters[rows], index[cols], lane)``: scattered
+    (counter, index) pairs of a grid, each counter's part of the hash computed once.
+
+    ``counters`` (uint64, (n,)) and ``index_golden`` (``index * 0x9E3779B97F4A7C15``, (m,)) are
+    the grid's axes; ``rows`` and ``cols`` select the pairs.
+    """
+    h = np.bitwise_xor(_mix(counters ^ np.uint64(_prefix(seed, instance, stream, lane)))[rows], index_golden[cols])
+    return _bits_to_uniform(_mix_bits(h, np.empty_like(h)), np.empty(h.shape))
+
+
+def uniform_bits_into(out: np.ndarray, seed: int, instance: int, stream: int, lane: int, counters: np.ndarray,
+                      index_golden: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """The 53 random bits ``k`` of :func:`uniform` (which is ``(k + 0.5) * 2**-53``) for the keys
+    ``counters[:, None]`` x ``index``, as uint64 into ``out`` (in place; ``tmp`` is uint64
+    scratch of its shape); ``index_golden`` as in :func:`normal_into`."""
+    hc = _mix(counters ^ np.uint64(_prefix(seed, instance, stream, lane)))
+    np.bitwise_xor(hc[:, None], index_golden[None, :], out=out)
+    return _mix_bits(out, tmp)
+
+
+def _mix_bits(h: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """The last step of a key's hash, in place in ``h`` = (mixed scalar and counter part) ^
+    (index * golden): the final mix, keeping the top 53 bits (``tmp``: uint64 scratch)."""
+    _mix_inplace(h, tmp)
+    h >>= _S11
+    return h
+
+
+def _bits_to_uniform(bits: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``(k + 0.5) * 2**-53`` of the 53 random bits ``k`` into ``dst`` (float64)."""
+    np.add(bits.view(np.int64), 0.5, out=dst)  # float64(k) + 0.5 (the conversion is exact)
+    dst *= _INV_2_53
+    return dst
+
+
+def _radius_inplace(u1: np.ndarray) -> np.ndarray:
+    """``sqrt(-2 ln u1)``, :func:`normal`'s first Box-Muller factor, overwriting ``u1``."""
+    np.log(u1, out=u1)
+    u1 *= -2.0
+    np.sqrt(u1, out=u1)
+    return u1
+
+
+def normal_radius(bits: np.ndarray) -> np.ndarray:
+    """The first factor ``sqrt(-2 ln u1)`` of :func:`normal`'s Box-Muller, given the 53 bits of
+    its first uniform (lane 0, :func:`uniform_bits_into`); bit for bit :func:`normal`'s.
+
+    It bounds the normal: ``|normal| <= radius`` bit for bit, since the second factor, a libm
+    cosine, is within [-1, 1] and rounding is monotone.
+    """
+    return _radius_inplace(_bits_to_uniform(bits, np.empty(bits.shape)))
+
+
+def normal_radius_bound_f32(bits: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """An upper bound of :func:`normal_radius` of ``bits`` in float32, written into ``out``
+    (float32, the shape of ``bits``), at most about 1 % + 0.005 above it.
+
+    Why it is a bound: with ``k`` the bits, ``u1 = (k + 0.5) 2**-53 >= k 2**-53``, and float32
+    ``k 2**-53`` is within 2**-24 of that (relative); float32 ``log`` and ``sqrt`` err by a few
+    units in the last place, about 1e-7 relative, plus an absolute 2**-11 in the radius where
+    ``u1`` is so close to 1 that float32 rounds it to 1. The computed value is therefore within
+    2**-20 (relative) + 2**-11 of the true radius or above it, and the margins added below,
+    2**-8 and 2**-7 (relative), exceed that by far, float32 rounding of those two operations
+    included (the relative margin would still hold for a logarithm wrong in its 15th bit).
+    ``k = 0`` gives infinity (a bound, if a useless one).
+    """
+    np.copyto(out, bits.view(np.int64), casting="unsafe")  # int64 -> float32, rounded
+    out *= np.float32(2.0 ** -53)
+    np.log(out, out=out)
+    out *= np.float32(-2.0)
+    np.sqrt(out, out=out)
+    out += np.float32(2.0 ** -8)
+    out *= np.float32(1.0 + 2.0 ** -7)
+    return out
 
 
 def _uniform_lane_into(dst: np.ndarray, seed: int, instance: int, stream: int, lane: int,
                        counters: np.ndarray, index_golden: np.ndarray, h: np.ndarray,
                        tmp: np.ndarray) -> np.ndarray:
     """:func:`uniform` for the keys ``counters[:, None]`` x ``index`` into ``dst`` (in place)."""
-    hc = _mix(counters ^ np.uint64(_prefix(seed, instance, stream, lane)))
-    np.bitwise_xor(hc[:, None], index_golden[None, :], out=h)
-    _mix_inplace(h, tmp)
-    h >>= _S11
-    np.add(h.view(np.int64), 0.5, out=dst)  # float64(h >> 11) + 0.5 (the conversion is exact)
-    dst *= _INV_2_53
-    return dst
-
-
-def normal_radius_into(out: np.ndarray, seed: int, instance: int, stream: int, counters: np.ndarray,
-                       index_golden: np.ndarray, scratch: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """The first factor ``sqrt(-2 ln u1)`` of :func:`normal`'s Box-Muller, written into ``out``.
-
-    Keys and buffers as in :func:`normal_into` (``scratch`` = its first two arrays). It bounds
-    the normal: ``|normal| <= radius`` bit for bit, since the second factor, a libm cosine, is
-    within [-1, 1] and rounding is monotone.
-    """
-    h, tmp = scratch
-    _uniform_lane_into(out, seed, instance, stream, 0, counters, index_golden, h, tmp)
-    np.log(out, out=out)
-    out *= -2.0
-    np.sqrt(out, out=out)
-    return out
+    return _bits_to_uniform(uniform_bits_into(h, seed, instance, stream, lane, counters, index_golden, tmp), dst)
 
 
 def normal_into(out: np.ndarray, seed: int, instance: int, stream: int, counters: np.ndarray,
@@ -227,7 +298,7 @@ def normal_into(out: np.ndarray, seed: int, instance: int, stream: int, counters
     """
     h, tmp, u2 = scratch
     # np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2), operation by operation:
-    normal_radius_into(out, seed, instance, stream, counters, index_golden, (h, tmp))
+    _radius_inplace(_uniform_lane_into(out, seed, instance, stream, 0, counters, index_golden, h, tmp))
     _uniform_lane_into(u2, seed, instance, stream, 1, counters, index_golden, h, tmp)
     u2 *= _TWO_PI
     np.cos(u2, out=u2)

@@ -194,13 +194,11 @@ async def hardware_forward(drivers, weights: MlpWeights, x, *, verify: bool = Tr
     codes1 = None
     for k, g in enumerate(groups):
         layer = MacroDense(drivers, weights.w1[:, g], weights.theta1[g], verify=verify, dither=hidden_dither)
-        out = await layer(x)
-        # The group's codes go straight into the int16 result (the cast astype(np.int16)
-        # does); keeping every group's int64 codes for one concatenation would cost two more
-        # passes over the largest array of the job.
+        # Each tile's codes go straight into the group's columns of the int16 result (the cast
+        # astype(np.int16) does): no int64 array of the group's codes is made and copied.
         if codes1 is None:
-            codes1 = np.empty(out.codes.shape[:2] + (weights.hidden,), dtype=np.int16)
-        codes1[:, :, g] = out.codes
+            codes1 = np.empty(layer.codes_shape(x.shape[0])[:2] + (weights.hidden,), dtype=np.int16)
+        out = await layer(x, codes_out=codes1[:, :, g])
         dots.append(out.dot)
         acts.append(out.activations)
         failures += layer.write_failures

@@ -352,7 +352,8 @@ class FastMacroModel(RegisterAccess):
         elif op == OP_COMPUTE_BATCH:
             self._compute_queue()
         elif op == OP_WRITE_ROW:
-            self._write_row(row)
+            w = _words_to_bits_np(self._rw_window("WDATA"), self.params.cols)
+            self._write_rows(np.array([row]), w[None, :])
         else:
             # The access sequencer latches the row for reads too (WRITE_STATUS.ROW shows it).
             self._seq_row = row
@@ -462,59 +463,116 @@ class FastMacroModel(RegisterAccess):
         return all(getattr(type(a), m, None) is getattr(MramArray, m) and m not in own for m in names)
 
     def _fused_rounds(self) -> bool:
-        """Whether a write round may use :meth:`MramArray.write_row_round`, the array's
-        ``write_pulse, write_pulse, sense, sense`` with the draws made together."""
-        return self._array_own("write_row_round", "write_pulse", "sense")
+        """Whether write rounds may use :meth:`MramArray.write_row_rounds`, the array's
+        ``write_pulse, write_pulse, sense, sense`` of one or more rounds with the draws made
+        together."""
+        return self._array_own("write_row_rounds", "write_pulse", "sense")
 
-    def _write_row(self, row: int) -> None:
-        """The pulse / verify / retry loop of docs/timing.md, in the RTL's pin order."""
+    def _samples(self, fresh_a: np.ndarray, fresh_b: np.ndarray, reads_fresh: bool) -> tuple[np.ndarray, np.ndarray]:
+        """What the controller samples from consecutive rounds' senses (A then B in each round),
+        shape (rounds, cols) each: :meth:`_sample` of every sense in turn, the pin left as is."""
+        if reads_fresh:
+            return fresh_a, fresh_b
+        # Each sense samples what the sense before it left on the pin.
+        sample_a = np.empty_like(fresh_a)
+        sample_a[0] = self._rd_data_pin
+        sample_a[1:] = fresh_b[:-1]
+        return sample_a, fresh_a
+
+    def _rounds(self, rows: np.ndarray, w: np.ndarray, en_a: np.ndarray, en_b: np.ndarray, pulse_ps: int,
+                verify: bool, reads_fresh: bool) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+        """Write rounds on the distinct ``rows`` in turn, as the controller issues them, until a
+        verify samples a wrong bit (that row's retries must come before anything else).
+
+        Round ``k`` pulses side A of ``rows[k]`` towards ``w[k]`` on the columns ``en_a[k]``, side
+        B towards ``~w[k]`` on ``en_b[k]`` (a side without an enabled column is not pulsed), then
+        senses A and B when ``verify``. Returns the number of rounds done and the sampled A and
+        B bits of the last one (None without verify).
+        """
+        n, not_w = len(rows), ~w
+        if self._fused_rounds():
+            last: dict[str, np.ndarray] = {}
+
+            def keep(fresh_a, fresh_b) -> int:
+                if fresh_a is None:  # no verify: every round stands
+                    return n
+                sample_a, sample_b = self._samples(fresh_a, fresh_b, reads_fresh)
+                wrong = np.any(sample_a != w, axis=1)
+                wrong |= np.any(sample_b != not_w, axis=1)
+                done = int(np.argmax(wrong)) + 1 if wrong.any() else n
+                last.update(a=sample_a[done - 1], b=sample_b[done - 1], pin=fresh_b[done - 1])
+                return done
+
+            _, pulsed, _ = self.array.write_row_rounds(rows, w, en_a, not_w, en_b, pulse_ps, sense=verify,
+                                                       keep=keep)
+            if not verify:
+                return n, None, None
+            self._rd_data_pin = last["pin"]
+            return len(pulsed), last["a"], last["b"]
+        a = b = None
+        for k in range(n):  # the plain pin operations, one at a time
+            row = int(rows[k])
+            if en_a[k].any():
+                self.array.write_pulse(row, 0, w[k].copy(), en_a[k].copy(), pulse_ps)
+            if en_b[k].any():
+                self.array.write_pulse(row, 1, not_w[k].copy(), en_b[k].copy(), pulse_ps)
+            if verify:
+                a = self._sense(row, 0)
+                b = self._sense(row, 1)
+                if (a != w[k]).any() or (b != not_w[k]).any():
+                    return k + 1, a, b
+        return n, a, b
+
+    #: Rows whose first write rounds :meth:`_write_rows` computes together. A row that needs a
+    #: retry ends the group (the rows after it are computed again, with later draw counters);
+    #: under ``paper`` one row in ten does, so a group of 16 wastes little and saves most of the
+    #: per-round overhead.
+    _FIRST_ROUNDS = 16
+
+    def _write_rows(self, rows: np.ndarray, wdata: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """WRITE_ROW of ``rows[k]`` with the data ``wdata[k]`` for every k in turn: the pulse /
+        verify / retry loop of docs/timing.md, in the RTL's pin order.
+
+        Returns each row's retry rounds (n,) and columns still wrong (n, cols); WRITE_STATUS,
+        FAIL_MASK and RETRY_TOTAL end as the last command leaves them, FLAGS.WRITE_FAIL is set
+        if a row failed.
+        """
         p = self.params
-        w = _words_to_bits_np(self._rw_window("WDATA"), p.cols)
-        not_w = ~w
+        n = len(rows)
         pulse_ps = max(1, self._get("WRITE_PULSE", "CYCLES")) * self._clock_period_ps
         verify = bool(self._get("CTRL", "VERIFY_EN"))
         max_rounds = self._get("WRITE_RETRIES", "MAX")
         # Configuration cannot change while a command runs (it completes inside one write).
         reads_fresh = self._reads_fresh()
-        fused = self._fused_rounds()
-        pending_a = np.ones(p.cols, dtype=bool)
-        pending_b = np.ones(p.cols, dtype=bool)
-        rounds = 0
-        failed = False
-        fail = np.zeros(p.cols, dtype=bool)
-        while True:
-            if fused:
-                # Pulse A, pulse B (each skipped when nothing is pending), sense A, sense B.
-                _, _, a, b = self.array.write_row_round(row, w, pending_a, not_w, pending_b, pulse_ps,
-                                                        sense=verify)
-                if verify:
-                    a = self._sample(a, reads_fresh)
-                    b = self._sample(b, reads_fresh)
-            else:
-                if pending_a.any():
-                    self.array.write_pulse(row, 0, w.copy(), pending_a.copy(), pulse_ps)
-                if pending_b.any():
-                    self.array.write_pulse(row, 1, not_w.copy(), pending_b.copy(), pulse_ps)
-                if verify:
-                    a = self._sense(row, 0)
-                    b = self._sense(row, 1)
-            if not verify:
-                break
-            pending_a = a != w
-            pending_b = b != not_w
-            if not (pending_a.any() or pending_b.any()):
-                break
-            if rounds == max_rounds:
-                failed = True
-                fail = pending_a | pending_b
-                break
-            rounds += 1
-            self._retry_total = (self._retry_total + 1) & _COUNT_MASK
-        self._seq_row = row
-        self._seq_rounds = rounds
-        self._fail_mask = _bits_to_words_np(fail, p.col_words)
-        if failed:
+        rounds = np.zeros(n, dtype=np.int64)
+        fail = np.zeros((n, p.cols), dtype=bool)
+        k = 0
+        while k < n:
+            # First rounds (every column pending) of the next rows, until one fails its verify.
+            group = slice(k, k + self._FIRST_ROUNDS)
+            ones = np.ones(wdata[group].shape, dtype=bool)
+            done, a, b = self._rounds(rows[group], wdata[group], ones, ones, pulse_ps, verify, reads_fresh)
+            k += done - 1  # the last of them: its retries, if it needs any
+            w, not_w = wdata[k], ~wdata[k]
+            while verify:
+                pending_a = a != w
+                pending_b = b != not_w
+                if not (pending_a.any() or pending_b.any()):
+                    break
+                if rounds[k] == max_rounds:
+                    fail[k] = pending_a | pending_b
+                    break
+                rounds[k] += 1
+                self._retry_total = (self._retry_total + 1) & _COUNT_MASK
+                _, a, b = self._rounds(rows[k:k + 1], wdata[k:k + 1], pending_a[None], pending_b[None],
+                                       pulse_ps, verify, reads_fresh)
+            k += 1
+        self._seq_row = int(rows[-1])
+        self._seq_rounds = int(rounds[-1])
+        self._fail_mask = _bits_to_words_np(fail[-1], p.col_words)
+        if fail.any():
             self._flags |= FLAG_WRITE_FAIL
+        return rounds, fail
 
     # ------------------------------------------------------------ fast paths
 
@@ -551,3 +609,47 @@ class FastMacroModel(RegisterAccess):
         self._set_rw_window("X", _bits_to_words_np(x[-1], self.params.row_words))
         self._last_op = OP_COMPUTE
         return self._compute(x)
+
+    def write_rows(self, data_low, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """Run one WRITE_ROW per row, without the bus.
+
+        The array's operations and random streams, and the registers afterwards (WDATA,
+        WRITE_STATUS, FAIL_MASK, RETRY_TOTAL, FLAGS, STATUS.LAST_OP), are exactly those of the
+        WRITE_ROW commands issued one after another with WDATA loaded each time and FLAGS not
+        cleared between them; the first rounds of consecutive rows are computed together.
+
+        Parameters
+        ----------
+        data_low : array_like of bool, shape (n, cols)
+            The WDATA bits of each command (True = weight +1: A low, B high).
+        rows : sequence of int, shape (n,), optional
+            The distinct rows written; default 0 .. n-1.
+
+        Returns
+        -------
+        rounds : numpy.ndarray of int64, shape (n,)
+            Retry rounds of each row (WRITE_STATUS.ROUNDS after its command).
+        fail : numpy.ndarray of bool, shape (n, cols)
+            Columns still wrong after the last retry (FAIL_MASK; all False unless the row failed).
+        """
+        p = self.params
+        bits = np.asarray(data_low)
+        if bits.ndim != 2 or bits.shape[1] != p.cols:
+            raise ValueError(f"data_low must have shape (n, {p.cols}), not {bits.shape}")
+        if bits.dtype != bool:
+            if not np.isin(bits, (0, 1)).all():
+                raise ValueError("data_low must be booleans (or 0/1)")
+            bits = bits.astype(bool)
+        r = np.arange(bits.shape[0]) if rows is None else np.asarray(rows)
+        if r.shape != (bits.shape[0],) or (r.size and (r.dtype == bool or not np.issubdtype(r.dtype, np.integer)
+                                                      or r.min() < 0 or r.max() >= p.rows)):
+            raise ValueError(f"rows must be {bits.shape[0]} row numbers below {p.rows}, not {rows!r}")
+        if np.unique(r).size != r.size:
+            raise ValueError("rows must be distinct")
+        if not r.size:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, p.cols), dtype=bool)
+        self._set_rw_window("WDATA", _bits_to_words_np(bits[-1], p.col_words))
+        self._last_op = OP_WRITE_ROW
+        rounds, fail = self._write_rows(r, bits)
+        self._flags |= FLAG_DONE
+        return rounds, fail

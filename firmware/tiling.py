@@ -68,7 +68,8 @@ class TiledResult:
     dot : numpy.ndarray of float64, shape (batch, outputs)
         Accumulated dot estimates (exact under ``ideal``).
     codes, activations, timeouts : numpy.ndarray, shape (row_tiles, batch, outputs)
-        Per row tile, what the arrays reported for those outputs.
+        Per row tile, what the arrays reported for those outputs (codes int64, or the dtype of
+        the ``codes_out`` given to :meth:`TiledMatvec.matvec`).
     cost : TilingCost
         Cost of this product (programming included).
     """
@@ -166,7 +167,7 @@ class TiledMatvec:
         self.cost += cost
         return cost
 
-    async def matvec(self, inputs, allow_timeouts: bool = False) -> TiledResult:
+    async def matvec(self, inputs, allow_timeouts: bool = False, *, codes_out=None) -> TiledResult:
         """Products of a batch of ±1 inputs with the whole layer.
 
         Parameters
@@ -175,6 +176,10 @@ class TiledMatvec:
             ±1 input vectors.
         allow_timeouts : bool
             Passed to :meth:`MacroDriver.matvec`.
+        codes_out : numpy.ndarray of an integer dtype, shape (row_tiles, batch, outputs), optional
+            Where to write the codes (cast as ``astype`` casts), e.g. a slice of a caller's
+            narrower array: the codes of a large batch then go there directly instead of into
+            a new int64 array that the caller would copy again. It is the result's ``codes``.
 
         Returns
         -------
@@ -185,9 +190,17 @@ class TiledMatvec:
         if x.shape[1] != n_in:
             raise UsageError(f"inputs have {x.shape[1]} columns but the weights have {n_in} rows")
         batch = x.shape[0]
+        shape = (self.row_tiles, batch, n_out)
+        if codes_out is None:
+            codes = np.zeros(shape, dtype=np.int64)
+        else:
+            codes = codes_out
+            if not isinstance(codes, np.ndarray) or codes.shape != shape \
+                    or not np.issubdtype(codes.dtype, np.integer):
+                raise UsageError(f"codes_out must be an integer array of shape {shape}, not "
+                                 f"{getattr(codes, 'dtype', type(codes).__name__)} {np.shape(codes)}")
         cost = TilingCost(tiles=len(self.tiles), arrays=self.cost.arrays)
         dot = np.zeros((batch, n_out))
-        codes = np.zeros((self.row_tiles, batch, n_out), dtype=np.int64)
         act = np.zeros((self.row_tiles, batch, n_out), dtype=bool)
         tmo = np.zeros((self.row_tiles, batch, n_out), dtype=bool)
         for k, d in enumerate(self.drivers):
@@ -207,9 +220,9 @@ class TiledMatvec:
         self.cost += cost
         return TiledResult(dot, codes, act, tmo, cost)
 
-    def matvec_sync(self, inputs, allow_timeouts: bool = False) -> TiledResult:
+    def matvec_sync(self, inputs, allow_timeouts: bool = False, *, codes_out=None) -> TiledResult:
         """:meth:`matvec` without ``await`` (no event loop with the fast model)."""
-        coro = self.matvec(inputs, allow_timeouts=allow_timeouts)
+        coro = self.matvec(inputs, allow_timeouts=allow_timeouts, codes_out=codes_out)
         if all(getattr(d.regs, "synchronous", False) for d in self.drivers):
             return run_sync(coro)
         return asyncio.run(coro)

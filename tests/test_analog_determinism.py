@@ -105,3 +105,99 @@ def test_ten_thousand_evaluations_fast():
     t0 = time.perf_counter()
     a.evaluate(x)
     assert time.perf_counter() - t0 < 0.5
+
+
+@pytest.mark.parametrize("name", ["ideal", "paper", "fine"])
+def test_write_row_rounds_equal_pulses_and_senses(name):
+    """The fused write rounds (all draws made together) are the plain pin operations, bit for
+    bit: results, states and counters, with skipped pulses, faults and discarded rounds."""
+    from analog_models import FaultMap
+
+    fm = FaultMap.empty(16, 12)
+    for row, col, side, kind in [(1, 2, "A", "open"), (2, 3, "B", "shorted"), (3, 4, "A", "stuck_low"),
+                                 (4, 5, "B", "stuck_high")]:
+        fm.add_device(row, col, side, kind)
+    cfg = preset(name).replace(**{"sense.noise_rel": 0.05})
+    fused, plain = (MramArray(cfg, 16, 12, seed=3, fault_map=fm) for _ in range(2))
+    g = np.random.default_rng(4)
+    for step in range(60):
+        n = int(g.integers(1, 6))
+        rows = g.permutation(16)[:n]
+        data_a, data_b = g.random((n, 12)) < 0.5, g.random((n, 12)) < 0.5
+        en_a, en_b = g.random((n, 12)) < 0.6, g.random((n, 12)) < 0.6
+        en_b[g.random(n) < 0.2] = False  # some rounds skip a pulse
+        pw = float(g.choice([3_000, 20_000]))
+        sense = bool(g.random() < 0.8)
+        kept = int(g.integers(0, n + 1))
+        sw, pulsed, sensed = fused.write_row_rounds(rows, data_a, en_a, data_b, en_b, pw, sense=sense,
+                                                    keep=lambda a, b: kept)
+        assert sw.shape == (kept, 2, 12) and pulsed.shape == (kept, 2)
+        for k in range(kept):
+            for side, data, en in ((0, data_a, en_a), (1, data_b, en_b)):
+                assert pulsed[k, side] == en[k].any()
+                if en[k].any():
+                    np.testing.assert_array_equal(sw[k, side], plain.write_pulse(rows[k], side, data[k], en[k], pw))
+            if sense:
+                for side in (0, 1):
+                    np.testing.assert_array_equal(sensed[k, side], plain.sense(rows[k], side))
+        np.testing.assert_array_equal(fused.state_a, plain.state_a)
+        np.testing.assert_array_equal(fused.state_b, plain.state_b)
+        assert (fused.pulse_count, fused.sense_count) == (plain.pulse_count, plain.sense_count)
+    with pytest.raises(ValueError, match="distinct"):
+        fused.write_row_rounds([1, 1], *(np.ones((2, 12), bool),) * 4, 1000)
+
+
+@pytest.mark.parametrize("name", ["paper", "fine"])
+def test_binned_evaluation_keeps_every_bin(name):
+    """evaluate(post, resolution_ps) decides most bins in float32 with margins; every bin (and
+    sentinel) is the exact evaluation's, also for wide noise, negative and huge times, faults."""
+    from analog_models import FaultMap
+
+    g = np.random.default_rng(5)
+    for jitter, offset, res in [(30.0, 0.0, 1000), (30.0, 0.0, 250), (400.0, 2e4, 7), (3000.0, 3e6, 1 << 21),
+                                (30.0, 3e6, 4096), (0.0, 0.0, 250)]:
+        cfg = preset(name).replace(**{"readout.jitter_sigma_ps": jitter,
+                                      "readout.comparator_offset_sigma_ps": offset})
+        fm = FaultMap.empty(32, 24).add_device(1, 2, "A", "open").add_column(3, "comparator_stuck_high")
+        fm.add_column(5, "open")
+        exact_arr, binned_arr = (MramArray(cfg, 32, 24, seed=9, fault_map=fm) for _ in range(2))
+        w = np.where(g.random((32, 24)) < 0.5, 1, -1)
+        exact_arr.program_ideal(w)
+        binned_arr.program_ideal(w)
+        x = g.random((3000, 32)) < 0.5
+        exact = exact_arr.evaluate(x)
+        got = np.empty_like(exact)
+
+        def post(fire, r0, r1):
+            got[r0:r1] = fire
+
+        binned_arr.evaluate(x, post=post, resolution_ps=res)
+        special = (exact < 0) | (exact >= 2 ** 62)
+        np.testing.assert_array_equal(got[special], exact[special])
+        np.testing.assert_array_equal(got[~special] // res, exact[~special] // res)
+        assert binned_arr.eval_count == exact_arr.eval_count == 3000
+
+
+def test_rng_batched_forms_equal_uniform_and_normal():
+    idx = np.arange(3 * 2 * 8, dtype=np.uint64).reshape(3, 2, 8)
+    golden = idx * np.uint64(rng._GOLDEN)
+    c = np.arange(12, dtype=np.uint64).reshape(2, 3, 2, 1) + np.uint64(2 ** 63)
+    u = rng.uniform_golden(5, 2, [(30, 0), (40, 1)], c, golden)
+    np.testing.assert_array_equal(u, np.stack([rng.uniform(5, 2, 30, c[0], idx, 0),
+                                               rng.uniform(5, 2, 40, c[1], idx, 1)]))
+    np.testing.assert_array_equal(rng.uniform_golden(5, 2, [(30, 0)], [7], golden[0, 0])[0],
+                                  rng.uniform(5, 2, 30, 7, idx[0, 0]))
+    counters, cols = np.arange(50, dtype=np.uint64) + np.uint64(9), np.arange(16, dtype=np.uint64)
+    r, k = np.random.default_rng(6).integers(0, 50, 300), np.random.default_rng(7).integers(0, 16, 300)
+    np.testing.assert_array_equal(rng.uniform_gather(1, 0, 20, 1, counters, cols * np.uint64(rng._GOLDEN), r, k),
+                                  rng.uniform(1, 0, 20, counters[r], cols[k], lane=1))
+    bits = rng.uniform_bits_into(np.empty((50, 16), np.uint64), 1, 0, 20, 0, counters, cols * np.uint64(rng._GOLDEN),
+                                 np.empty((50, 16), np.uint64))
+    u1 = rng.uniform(1, 0, 20, counters[:, None], cols[None, :], lane=0)
+    np.testing.assert_array_equal((bits.astype(np.float64) + 0.5) * 2.0 ** -53, u1)
+    radius = rng.normal_radius(bits)
+    np.testing.assert_array_equal(radius, np.sqrt(-2.0 * np.log(u1)))
+    bound = rng.normal_radius_bound_f32(bits, np.empty((50, 16), np.float32))
+    assert (bound >= radius).all() and (bound <= radius * 1.01 + 0.01).all()
+    edge = np.array([1, 2, 2 ** 52, 2 ** 53 - 1, 2 ** 53 - 2 ** 20], dtype=np.uint64)  # u1 near 0 and near 1
+    assert (rng.normal_radius_bound_f32(edge, np.empty(5, np.float32)) >= rng.normal_radius(edge)).all()

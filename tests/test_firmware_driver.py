@@ -217,3 +217,54 @@ def test_async_api_and_run_sync():
     assert info.rows == P.rows
     import asyncio
     assert asyncio.run(d.read_row(0, 0)).shape == (P.cols,)
+
+
+@pytest.mark.parametrize("preset", ["paper", "fine"])
+def test_programming_through_write_rows_equals_row_commands(preset):
+    """The fast model's write_rows path of program_weights = one WRITE_ROW command per row:
+    same report, registers, array and statistics."""
+    w = np.random.default_rng(11).choice([-1, 1], size=(50, 60))
+    results = []
+    for fast in (True, False):
+        d, m = _driver(preset, seed=2)
+        if not fast:
+            m.write_rows = None  # the register path, as on the RTL
+        d.program_weights(np.ones((P.rows, P.cols)), raise_on_failure=False)
+        m.write_sync(reg("WRITE_PULSE").address(), 3)  # short pulses: retries and failures
+        rep = d.program_weights(w, raise_on_failure=False)
+        results.append((rep, m, dict(d.stats)))
+    (a, ma, sa), (b, mb, sb) = results
+    np.testing.assert_array_equal(a.retry_rounds, b.retry_rounds)
+    np.testing.assert_array_equal(a.fail_mask, b.fail_mask)
+    assert a.total_retries and a.fail_mask.any()  # not a degenerate comparison
+    assert sa == sb
+    for name in ("FLAGS", "WRITE_STATUS", "RETRY_TOTAL", "STATUS", "WDATA", "FAIL_MASK"):
+        for i in range(reg(name).words(P)):
+            assert ma.read_sync(reg(name).address(i)) == mb.read_sync(reg(name).address(i)), name
+    np.testing.assert_array_equal(ma.array.state_a, mb.array.state_a)
+    np.testing.assert_array_equal(ma.array.state_b, mb.array.state_b)
+
+
+def test_dot_table_equals_formula():
+    """_dot_from_codes looks the estimates up in a table of the formula: the same bits."""
+    d, _m = _driver("paper")
+    d.calibrate()
+    d.program_weights(np.ones((40, 30)))
+    drv = d.driver
+    rng = np.random.default_rng(12)
+    for codes in (rng.integers(0, 16, (500, 30)), rng.integers(3, 5, (7, 30)), rng.integers(0, 1000, (3, 30)),
+                  np.zeros((0, 30), dtype=np.int64)):
+        got = drv._dot_from_codes(codes, slice(0, 30))
+        ref = drv._dot_formula(codes, slice(0, 30))
+        assert got.shape == ref.shape and got.dtype == ref.dtype
+        assert np.array_equal(got.view(np.int64), ref.view(np.int64))
+
+
+def test_as_pm1_integer_shortcut_keeps_messages():
+    from firmware.driver import as_pm1
+    for arr, message in [(np.array([[1, 0]]), "found np.int64(0) at index (0, 1)"),
+                         (np.array([[-2, 1]], np.int8), "found np.int8(-2) at index (0, 0)"),
+                         (np.array([[1, 255]], np.uint8), "found np.uint8(255) at index (0, 1)")]:
+        with pytest.raises(UsageError, match=message.replace("(", "\\(").replace(")", "\\)")):
+            as_pm1(arr, "x", 2)
+    assert as_pm1(np.array([[1, -1]], np.int16), "x", 2).dtype == np.int8

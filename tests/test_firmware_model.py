@@ -292,3 +292,49 @@ def test_soft_reset_clears_results_keeps_configuration_and_counters():
     word = m.read_sync(status.address())
     assert status.field("BUSY").extract(word) == 0
     assert status.field("LAST_OP").extract(word) == OP_READ_ROW
+
+
+@pytest.mark.parametrize("params", [P, MacroParams(rows=40, cols=72, tdc_bits=10, sync_stages=3)],
+                         ids=["64x64", "40x72"])
+@pytest.mark.parametrize("setting", ["paper", "short_pulses", "stale_reads", "no_verify"])
+def test_write_rows_equals_row_commands_and_plain_pin_operations(params, setting):
+    """write_rows (first rounds of several rows computed together) = one WRITE_ROW command per
+    row = the same commands over the plain write_pulse / sense pin operations: rounds, fail
+    masks, every register, the array's states and counters."""
+    def model():
+        m = _model("paper", params=params, seed=4)
+        if setting == "short_pulses":  # many retries and some failures
+            m.write_sync(reg("WRITE_PULSE").address(), 2)
+            m.write_sync(reg("WRITE_RETRIES").address(), 2)
+        elif setting == "stale_reads":
+            cycles = max(1, -(-m.config.read_latency_ps // m.config.clock_period_ps))
+            m.write_sync(reg("READ_PULSE").address(), cycles)
+        elif setting == "no_verify":
+            m.write_sync(reg("CTRL").address(), 0)
+        return m
+
+    bits = np.random.default_rng(8).random((params.rows, params.cols)) < 0.5
+    fast, commands, plain = model(), model(), model()
+    for name in ("write_pulse", "sense"):  # instance wrappers: the model takes the plain path
+        setattr(plain.array, name, getattr(plain.array, name))
+    rounds, fail = fast.write_rows(bits)
+    registers = _read_all(fast)  # once: reading BATCH_OUT sets FLAGS.QUEUE
+    ws = reg("WRITE_STATUS")
+    for m in (commands, plain):
+        for i in range(params.rows):
+            words = [0] * params.col_words
+            for j in np.flatnonzero(bits[i]):
+                words[j // 32] |= 1 << (j % 32)
+            for k, v in enumerate(words):
+                m.write_sync(reg("WDATA").address(k), v)
+            _cmd(m, OP_WRITE_ROW, row=i)
+            assert ws.field("ROUNDS").extract(m.read_sync(ws.address())) == rounds[i]
+            assert words_to_bits(_words(m, "FAIL_MASK", params.col_words), params.cols) == list(fail[i])
+        assert _read_all(m) == registers
+        np.testing.assert_array_equal(m.array.state_a, fast.array.state_a)
+        np.testing.assert_array_equal(m.array.state_b, fast.array.state_b)
+        assert (m.array.pulse_count, m.array.sense_count) == (fast.array.pulse_count, fast.array.sense_count)
+    if setting == "short_pulses":
+        assert rounds.max() == 2 and fail.any()  # not a degenerate comparison
+    elif setting != "no_verify":
+        assert rounds.any()

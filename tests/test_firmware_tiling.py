@@ -62,3 +62,16 @@ def test_tiling_rejects_bad_shapes(problem):
         layer.matvec_sync(x[:, :149])
     with pytest.raises(UsageError, match="-1 or \\+1"):
         TiledMatvec(_drivers(1), np.zeros((3, 3)))
+
+
+def test_codes_out_receives_the_codes(problem):
+    """codes_out: the codes written straight into a caller's (narrower) array, the rest alike."""
+    w, x = problem
+    ref = TiledMatvec(_drivers(1, "paper"), w, raise_on_failure=False).matvec_sync(x)
+    big = np.zeros((3, 25, 80), dtype=np.int16)
+    res = TiledMatvec(_drivers(1, "paper"), w, raise_on_failure=False).matvec_sync(x, codes_out=big[:, :, 5:75])
+    assert res.codes.base is big and np.array_equal(big[:, :, 5:75], ref.codes)
+    assert not big[:, :, :5].any() and not big[:, :, 75:].any()
+    assert np.array_equal(res.dot, ref.dot) and np.array_equal(res.timeouts, ref.timeouts)
+    with pytest.raises(UsageError, match="codes_out"):
+        TiledMatvec(_drivers(1), w).matvec_sync(x, codes_out=np.zeros((3, 25, 70)))
