@@ -15,8 +15,8 @@ registers, their names and their initial values do not change.
    there. ``T`` and its block disappear; only internal ``$``-named wires are involved.
 2. **Merge** the clocked blocks of a module that share an event list into one ``always`` block
    at the end of the module, in their original order (one thread instead of hundreds).
-3. **Guard** every merged statement, and groups of them in a tree (:data:`FANIN` children
-   per node): ``if (guard) begin ... end``, where ``guard`` is a continuous assignment that is
+3. **Guard** every merged statement (statements with the same guard under one), and groups
+   of them in a tree (:data:`FANIN` children per node): ``if (guard) begin ... end``, where ``guard`` is a continuous assignment that is
    1 whenever the statement could change a register: an unconditional ``q <= e`` contributes
    ``q !== e`` (when both sides are plain signal expressions of one width); ``if (c) A else B``
    contributes ``|c & act(A)`` and ``(|c) !== 1 & act(B)``; a ``case`` item its match
@@ -29,9 +29,20 @@ registers, their names and their initial values do not change.
    one test per clock edge. A guard never reads a signal of its block's event list (an
    asynchronous reset would wake the block before the guard follows it).
 
+4. **Hoist resets.** Amaranth ends each register's statements with ``if (rst) q <= init;``
+   (and ``if (soft_reset) ...`` for a synchronous soft reset): every active statement loads
+   those signals again, and each load costs Icarus about as much as evaluating a small gate.
+   The one-bit signals that end, as such an ``if`` without ``else``, most of the clocked
+   statements of a block (:func:`_reset_names`) are tested once per clock edge
+   instead: ``if (r1 | r2 ...)`` runs the block's statements as they were, unguarded, and
+   the ``else`` branch runs the guard tree over statements without any ``if`` on those
+   signals. There every one of them is 0 or x, so such an ``if`` (without ``else``) would not
+   run its body: dropping it changes nothing, whatever the body.
+
 The guards go through the macro :data:`GUARD_MACRO`, which the text defines as the constant 1
 under Verilator and in synthesis (both evaluate or build every expression anyway) and as the
-expression elsewhere (Icarus); steps 1 and 2 apply everywhere.
+expression elsewhere (Icarus); steps 1 and 2 apply everywhere. The reset test of step 4 goes
+through it too, so Verilator and synthesis always take the statements as they were.
 
 Blocks the parser does not recognise are left where and as they are. The guards sample the same
 values the registers sample; like any two processes of the same time step, their order only
@@ -573,6 +584,54 @@ _DECL = re.compile(r"  (?:wire|reg|input|output|inout) (?:signed )?(?:\[(\d+):(\
                    r"( ?\[[^\]]*\])?(?: = [^;]*)?;")
 
 
+def _reset_if(s, onebit) -> str | None:
+    """The signal of ``if (r) ...`` without ``else`` on one one-bit signal, else None."""
+    if isinstance(s, _If) and s.other is None and len(s.cond) == 1 and s.cond[0].rstrip() in onebit:
+        return s.cond[0].rstrip()
+    return None
+
+
+def _reset_names(items, onebit) -> set[str]:
+    """Signals of the ``if``s (without ``else``, on a one-bit signal, assigning constants only)
+    that close at least two of the clocked statement lists ``items`` and at least half of those
+    that end in such ``if``s (memory writes, say, do not): the resets of step 4. (Any choice
+    would be exact; this one picks the signals that are rarely 1.)"""
+    count: dict[str, int] = {}
+    closed = 0
+    for stmts in items:
+        seen = set()
+        for s in reversed(stmts):
+            r = _reset_if(s, onebit)
+            body = _as_list(s.then) if r is not None else []
+            if r is None or not all(isinstance(a, _Asg) and len(a.rhs) == 1 and _CONST.fullmatch(a.rhs[0].rstrip())
+                                    for a in body):
+                break
+            seen.add(r)
+        closed += bool(seen)
+        for r in seen:
+            count[r] = count.get(r, 0) + 1
+    return {r for r, n in count.items() if n >= max(2, (closed + 1) // 2)}
+
+
+def _drop_ifs(stmts, names) -> list:
+    """``stmts`` without any ``if`` (without ``else``) on a signal of ``names``, at any depth."""
+    out = []
+    for s in stmts:
+        if s is None or _reset_if(s, names) is not None:
+            continue
+        if isinstance(s, _Block):
+            s = _Block(_drop_ifs(s.body, names))
+        elif isinstance(s, _If):
+            then = _Block(_drop_ifs(_as_list(s.then), names))
+            other = None if s.other is None else _Block(_drop_ifs(_as_list(s.other), names))
+            s = _If(s.cond, then, other, s.attrs)
+        elif isinstance(s, _Case):
+            s = _Case(s.kind, s.sel, [(labels, _Block(_drop_ifs(_as_list(b), names))) for labels, b in s.items],
+                      s.attrs)
+        out.append(s)
+    return out
+
+
 def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> list[str]:
     items = _fold(_items(body))
     widths = {}
@@ -587,10 +646,18 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
     widths = {n: w for n, w in widths.items() if w > 0}
     onebit = {n for n, w in widths.items() if w == 1}
     out, clocked = [], {}
+    resets = {}                 # event list -> reset names (step 4)
+    for sens in {it.sens for it in items if it.kind == "clocked"}:
+        sens_names = set(re.findall(r"(?:posedge|negedge) (\\\S+|[A-Za-z_][\w$]*)", sens))
+        # A signal of the event list (an asynchronous reset) is left where it is.
+        resets[sens] = sorted(_reset_names([it.stmts for it in items if it.kind == "clocked" and it.sens == sens],
+                                           onebit - sens_names))
     for it in items:
         if it.kind == "clocked":
+            stmts = _drop_ifs(it.stmts, set(resets[it.sens])) if resets[it.sens] else it.stmts
             try:
-                act = _activity(it.stmts, onebit, widths)
+                full = _activity(it.stmts, onebit, widths)
+                act = _activity(stmts, onebit, widths)
             except _Unsupported:
                 out += it.lines
                 continue
@@ -600,8 +667,10 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
                 sens_names = set(re.findall(r"(?:posedge|negedge) (\\\S+|[A-Za-z_][\w$]*)", it.sens))
                 if sens_names & {t.rstrip() for t in _tokens(_term_text(act))}:
                     act = ONE
-            if act is not None:         # None: the block can never change a register
-                clocked.setdefault(it.sens, []).append((act, _emit(it.stmts, 0)))
+            if full is not None:        # None: the block can never change a register
+                clocked.setdefault(it.sens, []).append((act, _emit(stmts, 0), _emit(it.stmts, 0),
+                                                        {a.lhs[0].rstrip() for a in _walk(it.stmts)
+                                                         if isinstance(a, _Asg)}))
         else:
             out += it.lines
 
@@ -616,14 +685,35 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
     for sens, stmts in clocked.items():
         # A tree of guards: every statement under its own, ``fanin`` children per node, so an
         # idle module costs one test per clock edge and an active register a few more.
-        nodes = [guard(act, lines) for act, lines in stmts]
+        # Registers with the same activity share one guard: one guard read instead of one each.
+        # Their statements assign disjoint registers, so their order does not matter; writes to
+        # memories (two ports may hit one word) keep their own guards and their order.
+        groups: dict[object, list] = {}
+        for k, (act, lines, _, targets) in enumerate(stmts):
+            if act is not None:
+                shared = all(t in widths for t in targets)
+                key = ("1" if act is ONE else _term_text(act)) if shared else k
+                groups.setdefault(key, [act, []])[1].extend(lines)
+        nodes = [guard(act, lines) for act, lines in groups.values()]
         while len(nodes) > fanin:
             nodes = [guard(_or([a for a, _ in nodes[k:k + fanin]]), [line for _, b in nodes[k:k + fanin] for line in b])
                      for k in range(0, len(nodes), fanin)]
         if len(nodes) > 1:
             nodes = [guard(_or([a for a, _ in nodes]), [line for _, b in nodes for line in b])]
+        tree = [line for _, body in nodes for line in body]
         out.append(f"  always @({sens}) begin")
-        out += ["    " + line for _, body in nodes for line in body]
+        if resets[sens]:
+            # Step 4: in a reset, the statements as they were; otherwise the guard tree.
+            name = f"\\{prefix}{counter[0]} "
+            counter[0] += 1
+            out[-1:-1] = [f"  wire {name};", f"  assign {name}= `{GUARD_MACRO}(({' | '.join(resets[sens])}));"]
+            out.append(f"    if ({name}) begin")
+            out += ["      " + line for _, _, full, _ in stmts for line in full]
+            out.append("    end else begin")
+            out += ["      " + line for line in tree]
+            out.append("    end")
+        else:
+            out += ["    " + line for line in tree]
         out.append("  end")
     return out
 

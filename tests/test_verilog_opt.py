@@ -299,6 +299,14 @@ def test_structure_and_names():
             assert decl in body, decl
         for kind, n in re.findall(r"(?m)^  (wire|reg|input|output) (?:\[[^\]]*\] )?([A-Za-z_]\w*)", before):
             assert re.search(rf"(?m)^  {kind} (\[[^\]]*\] )?{n}\b", body), (name, kind, n)
+        # Step 4: the resets are tested once per edge; below the test no statement loads them.
+        block = body[body.find("  always @(posedge clk) begin"):]
+        if "if (soft_reset) begin" in before:
+            split = re.search(r"\n  assign (\S+ )= `" + GUARD_MACRO + r"\(\(rst \| soft_reset\)\);\n  always @\(posedge clk\) "
+                              r"begin\n    if \((\S+ )\) begin\n", body)
+            assert split and split.group(1) == split.group(2), name
+            fast = block[block.index("\n    end else begin\n"):]
+            assert "if (rst)" not in fast and "if (soft_reset)" not in fast, name
     assert ref.count("always @(posedge clk)") > 100
     assert opt.count("always @*") * 5 < ref.count("always @*")
     # Verilator and synthesis get constant guards (they would only cost there).
