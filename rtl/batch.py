@@ -49,8 +49,11 @@ class BatchQueue(wiring.Component):
         Accepted COMPUTE_BATCH.
     comp_done : In(1)
         The compute sequencer published a result (in the registers from the next cycle).
-    result : In(32 * result_words)
-        The published result: packed codes, activations, timeout mask.
+    result : In(32).array(result_words)
+        The published result, word by word as BATCH_OUT returns it: CODE words, ACT, TMO. The
+        result queue is one memory per word, so no signal ever holds the whole result: an
+        event-driven simulator then updates one 32-bit word when a code changes, not a
+        640-bit vector.
     x : Out(rows)
         Input vector for the compute being started.
     comp_start : Out(1)
@@ -77,7 +80,7 @@ class BatchQueue(wiring.Component):
         self._p = params
         super().__init__({
             "push": In(1), "push_data": In(BUS_DATA_BITS), "pop": In(1), "start": In(1),
-            "comp_done": In(1), "result": In(BUS_DATA_BITS * params.result_words),
+            "comp_done": In(1), "result": In(BUS_DATA_BITS).array(params.result_words),
             "x": Out(params.rows), "comp_start": Out(1), "active": Out(1), "done": Out(1), "wait": Out(1),
             "out_word": Out(BUS_DATA_BITS), "overflow": Out(1), "underflow": Out(1),
             "can_start": Out(1),
@@ -89,11 +92,14 @@ class BatchQueue(wiring.Component):
         p = self._p
         depth = p.batch_depth
         m.submodules.in_mem = in_mem = Memory(shape=p.rows, depth=depth, init=[])
-        m.submodules.out_mem = out_mem = Memory(shape=BUS_DATA_BITS * p.result_words, depth=depth, init=[])
         in_wr = in_mem.write_port()
         in_rd = in_mem.read_port(domain="comb")
-        out_wr = out_mem.write_port()
-        out_rd = out_mem.read_port(domain="comb")
+        out_wr, out_rd = [], []
+        for w in range(p.result_words):
+            mem = Memory(shape=BUS_DATA_BITS, depth=depth, init=[])
+            m.submodules[f"out_mem{w}"] = mem
+            out_wr.append(mem.write_port())
+            out_rd.append(mem.read_port(domain="comb"))
 
         in_level = Signal(range(depth + 1))
         in_words = Signal(range(max(p.row_words, 2)))
@@ -128,9 +134,12 @@ class BatchQueue(wiring.Component):
         # Output side: the word under the read pointer; a pop advances it. A store and the pop
         # that finishes a result may fall in the same cycle: the level takes both.
         store, popped = Signal(), Signal()
-        m.d.comb += out_rd.addr.eq(out_index)
+        m.d.comb += [rd.addr.eq(out_index) for rd in out_rd]
         with m.If(out_level != 0):
-            m.d.comb += self.out_word.eq(out_rd.data.word_select(out_word_index, BUS_DATA_BITS))
+            with m.Switch(out_word_index):
+                for w, rd in enumerate(out_rd):
+                    with m.Case(w):
+                        m.d.comb += self.out_word.eq(rd.data)
         with m.If(self.pop):
             with m.If(out_level == 0):
                 m.d.comb += self.underflow.eq(1)
@@ -146,8 +155,9 @@ class BatchQueue(wiring.Component):
         m.d.comb += self.wait.eq(self.active & (out_level == 0))
 
         # Sequencing: one compute per queued vector.
-        m.d.comb += [in_rd.addr.eq(issue), self.x.eq(in_rd.data),
-                     out_wr.addr.eq(stored), out_wr.data.eq(self.result), out_wr.en.eq(store)]
+        m.d.comb += [in_rd.addr.eq(issue), self.x.eq(in_rd.data)]
+        for wr, word in zip(out_wr, self.result):
+            m.d.comb += [wr.addr.eq(stored), wr.data.eq(word), wr.en.eq(store)]
         with m.FSM(name="batch"):
             with m.State("IDLE"):
                 with m.If(self.start):

@@ -210,11 +210,13 @@ class MramCim(wiring.Component):
 
         status = reg("BATCH_STATUS")
         if batch is not None:
-            packed = Cat(*(Cat(comp.codes[j], Const(0, p.code_field_bits - p.tdc_bits))
-                           for j in range(p.cols)))
-            pad = BUS_DATA_BITS * p.col_words
-            m.d.comb += batch.result.eq(Cat(packed, Const(0, BUS_DATA_BITS * p.code_words - len(packed)),
-                                            comp.act, Const(0, pad - p.cols), comp.tmo))
+            # Word by word (see Batch.result): each CODE word straight from its codes.
+            pad, cpw, cw = p.code_field_bits - p.tdc_bits, p.codes_per_word, p.code_words
+            for w in range(cw):
+                m.d.comb += batch.result[w].eq(Cat(*(Cat(comp.codes[j], Const(0, pad))
+                                                     for j in range(w * cpw, min((w + 1) * cpw, p.cols)))))
+            words(comp.act, [batch.result[cw + k] for k in range(p.col_words)])
+            words(comp.tmo, [batch.result[cw + p.col_words + k] for k in range(p.col_words)])
             # A read refused during another command returns 0, like an empty queue.
             m.d.comb += [rf.ro_batch_out.eq(Mux(other_busy | soft_reset, 0, batch.out_word)),
                          rf.wait_batch_out.eq(batch.wait)]
