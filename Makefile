@@ -128,6 +128,12 @@ fpga-bitstream: $(FPGA_STAMP)
 bench: $(STAMP) check-iverilog
 	$(PY) -m tb.bench --full '$(FULL)'
 
+# Instructions per co-simulated operation (Valgrind's callgrind; a few minutes): a figure that does
+# not move with the machine's load, for comparing changes. SIM=icarus|verilator.
+.PHONY: simcost
+simcost: $(STAMP) check-iverilog
+	$(PY) -m tb.simcost --sim '$(SIM)'
+
 .PHONY: stress
 stress: $(STAMP) check-iverilog
 	$(PY) -m tb.stress --transactions 12000

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-TOOLS = ["rtl", "firmware", "tb.run", "tb.bench", "tb.stress", "tb.waves", "analog_models.characterize",
+TOOLS = ["rtl", "firmware", "tb.run", "tb.bench", "tb.simcost", "tb.stress", "tb.waves", "analog_models.characterize",
          "apps.demo", "apps.paper", "apps.mnist_mlp", "apps.vgg8", "apps.face", "apps.sweeps",
          "apps.error_model", "rtl.board.fpga"]
 
@@ -20,3 +20,22 @@ def test_unknown_option_is_one_line_and_status_2(module, tmp_path):
     assert len(lines) == 1 and "error" in lines[0] and ("no-such-option" in lines[0] or "required" in lines[0]), res.stderr
     assert "Traceback" not in res.stderr
     assert list(tmp_path.iterdir()) == [], "a refused command left files behind"
+
+
+def test_simcost_refuses_bad_values_before_running(tmp_path):
+    for args, word in ((["--sim", "xsim"], "xsim"), (["--batches", "0"], "--batches")):
+        res = subprocess.run([sys.executable, "-m", "tb.simcost", *args], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and word in lines[0], res.stderr
+
+
+def test_callgrind_total_is_read_from_the_output(tmp_path):
+    from tb.simcost import callgrind_total
+
+    out = tmp_path / "callgrind.out"
+    out.write_text("version: 1\ncmd: vvp sim.vvp\nevents: Ir\nsummary: 1234567\ntotals: 1234567\n")
+    assert callgrind_total(out) == 1234567
+    out.write_text("events: Ir\n")
+    with pytest.raises(ValueError, match="no instruction total"):
+        callgrind_total(out)
