@@ -79,8 +79,12 @@ def main(argv=None) -> int:
         return 2
     short_ops, long_ops = batch, batch * (1 + a.batches)
     with tempfile.TemporaryDirectory() as tmp:
-        short = instructions(a.sim, short_ops, batch, a.seed, Path(tmp))
-        long = instructions(a.sim, long_ops, batch, a.seed, Path(tmp))
+        try:
+            short = instructions(a.sim, short_ops, batch, a.seed, Path(tmp))
+            long = instructions(a.sim, long_ops, batch, a.seed, Path(tmp))
+        except (RuntimeError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     per_op = (long - short) / (long_ops - short_ops)
     res = {"simulator": a.sim, "instructions_per_op": round(per_op), "batch": batch,
            "operations": [short_ops, long_ops], "instructions": [short, long],
