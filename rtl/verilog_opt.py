@@ -16,9 +16,10 @@ registers, their names and their initial values do not change.
 2. **Merge** the clocked blocks of a module that share an event list into one ``always`` block
    at the end of the module, in their original order (one thread instead of hundreds).
 3. **Guard** every merged statement (statements with the same guard under one), and groups
-   of them in a tree (:data:`FANIN` children per node): ``if (guard) begin ... end``, where ``guard`` is a continuous assignment that is
-   1 whenever the statement could change a register: an unconditional ``q <= e`` contributes
-   ``q !== e`` (when both sides are plain signal expressions of one width); ``if (c) A else B``
+   of them in a tree (:data:`FANIN` children per node): ``if (guard) begin ... end``, where
+   ``guard`` is a continuous assignment that is 1 whenever the statement could change a
+   register: an unconditional ``q <= e`` contributes ``q !== e`` (when both sides are plain
+   signal expressions of one width); ``if (c) A else B``
    contributes ``|c & act(A)`` and ``(|c) !== 1 & act(B)``; a ``case`` item its match
    (``===``; 1 for wildcard labels, ``default`` and a selector with x/z bits) and its body; an
    assignment to a memory word, or anything not compared, 1; inside a condition only the
@@ -646,12 +647,13 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
     widths = {n: w for n, w in widths.items() if w > 0}
     onebit = {n for n, w in widths.items() if w == 1}
     out, clocked = [], {}
-    resets = {}                 # event list -> reset names (step 4)
-    for sens in {it.sens for it in items if it.kind == "clocked"}:
-        sens_names = set(re.findall(r"(?:posedge|negedge) (\\\S+|[A-Za-z_][\w$]*)", sens))
-        # A signal of the event list (an asynchronous reset) is left where it is.
-        resets[sens] = sorted(_reset_names([it.stmts for it in items if it.kind == "clocked" and it.sens == sens],
-                                           onebit - sens_names))
+    # Per event list: the signals it names, and its reset names (step 4); a signal of the event
+    # list (an asynchronous reset) is left where it is.
+    sens_names = {it.sens: set(re.findall(r"(?:posedge|negedge) (\\\S+|[A-Za-z_][\w$]*)", it.sens))
+                  for it in items if it.kind == "clocked"}
+    resets = {sens: sorted(_reset_names([it.stmts for it in items if it.kind == "clocked" and it.sens == sens],
+                                        onebit - names))
+              for sens, names in sens_names.items()}
     for it in items:
         if it.kind == "clocked":
             stmts = _drop_ifs(it.stmts, set(resets[it.sens])) if resets[it.sens] else it.stmts
@@ -664,8 +666,7 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
             if act is not None and act is not ONE:
                 # A guard must not read a signal of the event list (an asynchronous reset): the
                 # event wakes the block in the same step as the change, before the guard follows.
-                sens_names = set(re.findall(r"(?:posedge|negedge) (\\\S+|[A-Za-z_][\w$]*)", it.sens))
-                if sens_names & {t.rstrip() for t in _tokens(_term_text(act))}:
+                if sens_names[it.sens] & {t.rstrip() for t in _tokens(_term_text(act))}:
                     act = ONE
             if full is not None:        # None: the block can never change a register
                 clocked.setdefault(it.sens, []).append((act, _emit(stmts, 0), _emit(it.stmts, 0),
@@ -674,12 +675,17 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
         else:
             out += it.lines
 
+    def wire(expr: str) -> str:
+        """A new guard wire of the one-bit ``expr`` (through the macro), declared here."""
+        name = f"\\{prefix}{counter[0]} "
+        counter[0] += 1
+        out.extend([f"  wire {name};", f"  assign {name}= `{GUARD_MACRO}(({expr}));"])
+        return name
+
     def guard(act, lines):
         if act is ONE:
             return act, lines
-        name = f"\\{prefix}{counter[0]} "
-        counter[0] += 1
-        out.extend([f"  wire {name};", f"  assign {name}= `{GUARD_MACRO}(({_term_text(act)}));"])
+        name = wire(_term_text(act))
         return [("expr", name)], [f"if ({name}) begin", *("  " + line for line in lines), "end"]
 
     for sens, stmts in clocked.items():
@@ -701,13 +707,11 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
         if len(nodes) > 1:
             nodes = [guard(_or([a for a, _ in nodes]), [line for _, b in nodes for line in b])]
         tree = [line for _, body in nodes for line in body]
+        reset = wire(" | ".join(resets[sens])) if resets[sens] else None
         out.append(f"  always @({sens}) begin")
-        if resets[sens]:
+        if reset:
             # Step 4: in a reset, the statements as they were; otherwise the guard tree.
-            name = f"\\{prefix}{counter[0]} "
-            counter[0] += 1
-            out[-1:-1] = [f"  wire {name};", f"  assign {name}= `{GUARD_MACRO}(({' | '.join(resets[sens])}));"]
-            out.append(f"    if ({name}) begin")
+            out.append(f"    if ({reset}) begin")
             out += ["      " + line for _, _, full, _ in stmts for line in full]
             out.append("    end else begin")
             out += ["      " + line for line in tree]
