@@ -26,7 +26,7 @@ from pathlib import Path
 from macro_spec.cli import OneLineArgumentParser
 from macro_spec.params import MacroParams
 
-from .runner import ROOT, SIMULATORS, run
+from .runner import ROOT, SIMULATORS, SimulatorError, check_simulator, run
 
 OUT = ROOT / "build" / "bench" / "simcost.json"
 
@@ -68,8 +68,10 @@ def main(argv=None) -> int:
     p.add_argument("--batches", type=int, default=4, help="batches the long run has beyond the short one")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)
-    if a.sim not in SIMULATORS:
-        print(f"error: unknown simulator {a.sim!r}; choose one of {', '.join(SIMULATORS)}", file=sys.stderr)
+    try:
+        check_simulator(a.sim)
+    except SimulatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if not 1 <= a.batches <= 100:
         print(f"error: --batches must be 1 to 100, not {a.batches}", file=sys.stderr)
