@@ -28,7 +28,9 @@ registers, their names and their initial values do not change.
    would change no register (``if`` and ``case`` take x as not matching and the guards never
    let x stand for a taken branch), so skipping them changes nothing. An idle module costs
    one test per clock edge. A guard never reads a signal of its block's event list (an
-   asynchronous reset would wake the block before the guard follows it).
+   asynchronous reset would wake the block before the guard follows it). Consecutive ``if (c)``
+   statements of one guard with the same ``c`` become one (:func:`_merge_ifs`), and a group that
+   is then one ``if (c)`` on the very signal its guard would test needs no guard wire.
 
 4. **Hoist resets.** Amaranth ends each register's statements with ``if (rst) q <= init;``
    (and ``if (soft_reset) ...`` for a synchronous soft reset): every active statement loads
@@ -633,6 +635,24 @@ def _drop_ifs(stmts, names) -> list:
     return out
 
 
+def _merge_ifs(stmts) -> list:
+    """Consecutive ``if (c) A`` and ``if (c) B`` (no ``else``, the same ``c``) as one
+    ``if (c) begin A B end``: one test of ``c`` instead of one per statement. Exact in a clocked
+    block, whose assignments are all nonblocking (:func:`_activity` checks): ``A`` cannot change
+    ``c`` before ``B``'s test."""
+    out = []
+    for s in stmts:
+        if s is None:
+            continue
+        prev = out[-1] if out else None
+        if (isinstance(s, _If) and s.other is None and not s.attrs and isinstance(prev, _If)
+                and prev.other is None and not prev.attrs and _join(prev.cond) == _join(s.cond)):
+            out[-1] = _If(prev.cond, _Block(_as_list(prev.then) + _as_list(s.then)), None, [])
+        else:
+            out.append(s)
+    return out
+
+
 def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> list[str]:
     items = _fold(_items(body))
     widths = {}
@@ -669,7 +689,7 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
                 if sens_names[it.sens] & {t.rstrip() for t in _tokens(_term_text(act))}:
                     act = ONE
             if full is not None:        # None: the block can never change a register
-                clocked.setdefault(it.sens, []).append((act, _emit(stmts, 0), _emit(it.stmts, 0),
+                clocked.setdefault(it.sens, []).append((act, stmts, _emit(it.stmts, 0),
                                                         {a.lhs[0].rstrip() for a in _walk(it.stmts)
                                                          if isinstance(a, _Asg)}))
         else:
@@ -688,6 +708,15 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
         name = wire(_term_text(act))
         return [("expr", name)], [f"if ({name}) begin", *("  " + line for line in lines), "end"]
 
+    def leaf(act, group):
+        """A guard over a group's statements; none when they are one ``if`` on the very
+        signal the guard would test (it is its own guard)."""
+        group = _merge_ifs(group)
+        if (act is not ONE and len(act) == 1 and act[0][0] == "expr" and len(group) == 1
+                and isinstance(group[0], _If) and group[0].other is None and _join(group[0].cond) == act[0][1]):
+            return act, _emit(group, 0)
+        return guard(act, _emit(group, 0))
+
     for sens, stmts in clocked.items():
         # A tree of guards: every statement under its own, ``fanin`` children per node, so an
         # idle module costs one test per clock edge and an active register a few more.
@@ -695,19 +724,19 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
         # Their statements assign disjoint registers, so their order does not matter; writes to
         # memories (two ports may hit one word) keep their own guards and their order.
         groups: dict[object, list] = {}
-        for k, (act, lines, _, targets) in enumerate(stmts):
+        for k, (act, group, _, targets) in enumerate(stmts):
             if act is not None:
                 shared = all(t in widths for t in targets)
                 key = ("1" if act is ONE else _term_text(act)) if shared else k
-                groups.setdefault(key, [act, []])[1].extend(lines)
-        nodes = [guard(act, lines) for act, lines in groups.values()]
+                groups.setdefault(key, [act, []])[1].extend(group)
+        nodes = [leaf(act, group) for act, group in groups.values()]
         while len(nodes) > fanin:
             nodes = [guard(_or([a for a, _ in nodes[k:k + fanin]]), [line for _, b in nodes[k:k + fanin] for line in b])
                      for k in range(0, len(nodes), fanin)]
         if len(nodes) > 1:
             nodes = [guard(_or([a for a, _ in nodes]), [line for _, b in nodes for line in b])]
         tree = [line for _, body in nodes for line in body]
-        reset = wire(" | ".join(resets[sens])) if resets[sens] else None
+        reset = wire(" | ".join(f"{r} " if r.startswith("\\") else r for r in resets[sens])) if resets[sens] else None
         out.append(f"  always @({sens}) begin")
         if reset:
             # Step 4: in a reset, the statements as they were; otherwise the guard tree.
