@@ -131,7 +131,7 @@ def build(sim: str, params: MacroParams, waves: bool = False, shim: bool = False
                 _check_fst_headers()
                 build_args += ["--trace-fst", "--trace-structs"]
             if shim:
-                # The shim's edges are intra-assignment delays: Verilator's timing support.
+                # The shim's edges are delays inside processes: Verilator's timing support.
                 # Every shim delay is at least 0.5 ps, never zero, so Verilator's zero-delay
                 # scheduling and its warning about unknown delays do not apply.
                 build_args += ["--timing", "--no-sched-zero-delay", "-Wno-ZERODLY",

@@ -3,17 +3,19 @@
 Comparator-edge shim
     Without it the array adapter wakes Python once per distinct fire time (up to one per column)
     in every evaluation. With it Python wakes once, on ``evaluate``, loads every column's fire
-    time as an integer number of picoseconds and toggles ``shim_go``; each column's edge is then
-    scheduled inside the simulator with a non-blocking intra-assignment delay of
-    ``fire_ps + 0.5`` ps (the same half-picosecond rule as docs/timing.md). A precharge bumps a
-    generation counter, so an edge still in flight from an evaluation that timed out or was
-    aborted is ignored when it lands. Icarus runs this as it is; Verilator needs ``--timing``.
+    time as an integer number of picoseconds and toggles ``shim_go``; each column's process then
+    waits ``fire_ps + 0.5`` ps (the same half-picosecond rule as docs/timing.md) and raises its
+    comparator. A precharge bumps a generation counter, so an edge still in flight from an
+    evaluation that timed out or was aborted is ignored when it lands. Icarus runs this as it
+    is; Verilator needs ``--timing``.
 
     The edges are scheduled through one of :data:`SHIM_SLOTS` independent slots (ports
     ``shim_delay<s>_ps`` and ``shim_go<s>``), and the adapter never loads a slot whose edges are
-    still in flight: Verilator 5.048 mishandles a second intra-assignment delay scheduled by the
-    same statement while the first is pending (the pending update takes the new value and the
-    new one is lost), which let an aborted evaluation's late edges fire in the next one.
+    still in flight: a column's process that is waiting would miss the toggle. (An earlier
+    shim scheduled the edges as non-blocking intra-assignment delays watched by 256 ``always
+    @(token)`` blocks; Verilator then evaluated all 256 watched expressions at every time step,
+    a third of its work per operation, and Verilator 5.048 mishandled a second such delay
+    scheduled by the same statement while the first was pending.)
 
 Bus engine (:func:`engine_verilog`, driven from Python by :mod:`tb.bus_engine`)
     An AXI4-Lite master inside the simulator. A Python master wakes twice per clock cycle while
@@ -455,16 +457,23 @@ def shim_verilog(params: MacroParams, ports: list[tuple[str, str, int]], engine_
 
 
 def _slot_lines(slots) -> list[str]:
-    """Per column: one token per slot, scheduled by that slot's go toggle, accepted only in the
-    generation (evaluation) that scheduled it."""
+    """Per column and slot: a process that the slot's go toggle starts, which notes the
+    generation, waits the column's delay and raises the comparator if the generation
+    (evaluation) is still the same. The wait is a plain delay inside the process: the
+    simulator's timing wheel resumes it, and no signal change has to be watched for (Verilator
+    evaluates every watched expression at every time step, and 256 of them cost a third of its
+    work per operation). A process waiting misses a toggle of its slot, which the adapter never
+    makes while the slot has edges in flight."""
     out = []
     for k, (delay, go) in enumerate(slots):
         field = f"{delay}[j*{SHIM_DELAY_BITS} +: {SHIM_DELAY_BITS}]"
-        out += [f"      integer token{k};",
-                f"      initial token{k} = -1;",
-                f"      always @({go}) if ({field} != 32'hFFFFFFFF)",
-                f"        token{k} <= #({field} + 0.5) gen;",
-                f"      always @(token{k}) if (token{k} == gen && array__evaluate) cmp_r[j] = 1'b1;"]
+        out += [f"      integer gen{k};",
+                f"      initial gen{k} = -1;",
+                f"      always @({go}) if ({field} != 32'hFFFFFFFF) begin",
+                f"        gen{k} = gen;",
+                f"        #({field} + 0.5);",
+                f"        if (gen{k} == gen && array__evaluate) cmp_r[j] = 1'b1;",
+                "      end"]
     return out
 
 
