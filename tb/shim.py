@@ -9,8 +9,8 @@ Comparator-edge shim
     evaluation that timed out or was aborted is ignored when it lands. Icarus runs this as it
     is; Verilator needs ``--timing``.
 
-    The edges are scheduled through one of :data:`SHIM_SLOTS` independent slots (ports
-    ``shim_delay<s>_ps`` and ``shim_go<s>``), and the adapter never loads a slot whose edges are
+    The edges are scheduled through one of :data:`SHIM_SLOTS` independent slots (variable
+    ``shim_delay<s>_ps`` and port ``shim_go<s>``), and the adapter never loads a slot whose edges are
     still in flight: a column's process that is waiting would miss the toggle. (An earlier
     shim scheduled the edges as non-blocking intra-assignment delays watched by 256 ``always
     @(token)`` blocks; Verilator then evaluated all 256 watched expressions at every time step,
@@ -375,7 +375,7 @@ def shim_verilog(params: MacroParams, ports: list[tuple[str, str, int]], engine_
             conns.append(f"    .{name}({name})")
     names = [n for _, n, _ in ports if n not in ("array__cmp", "clk")]
     slots = [(f"shim_delay{k}_ps", f"shim_go{k}") for k in range(SHIM_SLOTS)]
-    extra = [n for pair in slots for n in pair] + ["shim_high", "eng_sel", "eng_go", "eng_job", "eng_done",
+    extra = [g for _, g in slots] + ["shim_high", "eng_sel", "eng_go", "eng_job", "eng_done",
                                                    "eng_status", "eng_stall", "clk_run", "clk_low_ps",
                                                    "clk_high_ps"]
     return "\n".join([
@@ -383,7 +383,10 @@ def shim_verilog(params: MacroParams, ports: list[tuple[str, str, int]], engine_
         "`timescale 1ps/1fs",
         f"module {SHIM_TOP}({', '.join(names + extra)});",
         *decl,
-        *(f"  input [{c * SHIM_DELAY_BITS - 1}:0] {d}{PUBLIC_RW};\n  input {g}{PUBLIC_RW};" for d, g in slots),
+        # The delays are variables that Python deposits, not ports: Verilator copies every input
+        # port into the design at each evaluation, which for 4 x 2048 bits was a tenth of its work.
+        *(f"  reg [{c * SHIM_DELAY_BITS - 1}:0] {d}{PUBLIC_RW};\n  initial {d} = {{{c}{{32'hFFFFFFFF}}}};\n"
+          f"  input {g}{PUBLIC_RW};" for d, g in slots),
         f"  input [{c - 1}:0] shim_high{PUBLIC_RW};",
         f"  input eng_sel{PUBLIC_RW};",
         f"  input eng_go{PUBLIC_RW};",
