@@ -79,6 +79,8 @@ SHIM_TOP = "mram_cim_tb"
 SHIM_NEVER = 0xFFFFFFFF
 #: Bits per column in the delay vector.
 SHIM_DELAY_BITS = 32
+#: :data:`SHIM_NEVER` as the wrapper's Verilog literal.
+_NEVER_LITERAL = f"{SHIM_DELAY_BITS}'h{SHIM_NEVER:X}"
 #: Independent edge-scheduling slots (see the module docstring).
 SHIM_SLOTS = 4
 
@@ -384,7 +386,7 @@ def shim_verilog(params: MacroParams, ports: list[tuple[str, str, int]], engine_
         *decl,
         # The delays are variables that Python deposits, not ports: Verilator copies every input
         # port into the design at each evaluation, which for 4 x 2048 bits was a tenth of its work.
-        *(f"  reg [{c * SHIM_DELAY_BITS - 1}:0] {d}{PUBLIC_RW};\n  initial {d} = {{{c}{{32'hFFFFFFFF}}}};\n"
+        *(f"  reg [{c * SHIM_DELAY_BITS - 1}:0] {d}{PUBLIC_RW};\n  initial {d} = {{{c}{{{_NEVER_LITERAL}}}}};\n"
           f"  input {g}{PUBLIC_RW};" for d, g in slots),
         f"  input [{c - 1}:0] shim_high{PUBLIC_RW};",
         f"  input eng_sel{PUBLIC_RW};",
@@ -471,7 +473,7 @@ def _slot_lines(slots) -> list[str]:
         field = f"{delay}[j*{SHIM_DELAY_BITS} +: {SHIM_DELAY_BITS}]"
         out += [f"      integer gen{k};",
                 f"      initial gen{k} = -1;",
-                f"      always @({go}) if ({field} != 32'hFFFFFFFF) begin",
+                f"      always @({go}) if ({field} != {_NEVER_LITERAL}) begin",
                 f"        gen{k} = gen;",
                 f"        #({field} + 0.5);",
                 f"        if (gen{k} == gen && array__evaluate) cmp_r[j] = 1'b1;",
