@@ -251,10 +251,9 @@ def as_pm1(a, name: str, ndim: int) -> np.ndarray:
         idx = tuple(int(i) for i in np.argwhere(np.isnan(arr))[0])
         raise UsageError(f"{name} contains NaN (first at index {idx})")
     if not all_pm1(arr):
-        bad = (arr != 1) & (arr != -1)
-        if bad.any():
-            idx = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise UsageError(f"{name} values must be -1 or +1; found {arr[idx]!r} at index {idx}")
+        # all_pm1 failed, so some element is neither: name the first.
+        idx = tuple(int(i) for i in np.argwhere((arr != 1) & (arr != -1))[0])
+        raise UsageError(f"{name} values must be -1 or +1; found {arr[idx]!r} at index {idx}")
     return arr.astype(np.int8)
 
 
