@@ -206,8 +206,13 @@ def _matvec(args) -> int:
             from .cosim import run_matvec
         except Exception as exc:
             raise CliError(f"cosim backend not available: {exc}") from None
-        result = run_matvec(w, x, sim=args.sim, preset=args.preset, seed=seed, params=params,
-                            arrays=arrays, calibrate=calibrate)
+        try:
+            result = run_matvec(w, x, sim=args.sim, preset=args.preset, seed=seed, params=params,
+                                arrays=arrays, calibrate=calibrate)
+        except RuntimeError as exc:  # the simulation failed; the message names its results file
+            raise CliError(str(exc), EXIT_HARDWARE) from None
+        except ValueError as exc:    # the simulator set-up (tb.runner.SimulatorError), e.g. a bad variable
+            raise CliError(f"cosim backend: {exc}") from None
     else:
         result = run_model_matvec(w, x, preset=args.preset, seed=seed, params=params,
                                   arrays=arrays, calibrate=calibrate)

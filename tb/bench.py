@@ -29,7 +29,8 @@ import numpy as np
 
 from macro_spec.params import MacroParams
 
-from .runner import ROOT, SIMULATORS, build, run
+from .castcache import CastCacheError, cast_cache_enabled, preload_env
+from .runner import BUILD_ROOT, ROOT, SIMULATORS, build, run
 
 #: Vectors per COMPUTE_BATCH in the batch figures (the default queue depth).
 BATCH = MacroParams().batch_depth
@@ -159,6 +160,11 @@ def main(argv=None) -> int:
     if a.full not in ("0", "1"):
         print(f"error: FULL must be 0 or 1, not {a.full!r}", file=sys.stderr)
         return 2
+    try:
+        cast_cache_enabled()
+    except CastCacheError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     res: dict = {"cosim_ops_per_s": {}, "cosim_batch_ops_per_s": {}, "cosim_cpu_ops_per_s": {},
                  "cosim_batch_cpu_ops_per_s": {}, "cosim_transactions_per_op": {},
                  "cosim_batch_transactions_per_op": {}, "raw_verilator_ops_per_s": None, "build_seconds": {}}
@@ -190,11 +196,14 @@ def main(argv=None) -> int:
                "one block of transfers at a time",
         "cosim_batch_ops_per_s": f"{BATCH} vectors per COMPUTE_BATCH (hardware queue), one completion per batch",
         "raw_verilator_ops_per_s": "tb/raw/harness.cpp: same RTL and single operations, no Python; codes checked",
+        "icarus_cast_cache": "whether the Icarus runs preloaded tb/castcache.c, the memo of the dynamic_cast "
+                             "Icarus 11 performs on every signal read (MRAM_ICARUS_CAST_CACHE=0 turns it off)",
         "cosim_cpu_ops_per_s": "operations per CPU second of the simulator process (robust to a loaded machine)",
         "model_mnist10k_seconds": "null when apps.mnist_mlp or the MNIST files are not available",
         "cosim_mnist10k_seconds": "measured with FULL=1 only (make bench FULL=1): the perceptron on all 10,000 "
                                   "digits, sharded over the machine's cores; codes checked against the fast model",
     }
+    res["icarus_cast_cache"] = bool(preload_env(BUILD_ROOT))
     res["machine"] = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(res, indent=2) + "\n")

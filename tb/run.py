@@ -107,7 +107,7 @@ def main(argv=None) -> int:
             print(f"waveform: {last_dump(sim)} (open with: make waves SIM={sim})")
         print(f"{n - failed} passed, {failed} failed")
         return 1 if failed or n == 0 else 0
-    except (CliError, UsageError) as e:
+    except (CliError, UsageError, SimulatorError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

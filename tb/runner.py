@@ -13,6 +13,7 @@ from macro_spec.params import MacroParams
 from rtl.build import LINT_WAIVERS, TOP_NAME, write_verilog
 from rtl.toolchain import activate_verilator, iverilog_bin
 
+from .castcache import CastCacheError, preload_env
 from .shim import SHIM_TOP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -205,6 +206,13 @@ def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None
     """
     from cocotb_tools.check_results import get_results
 
+    cast_cache = {}
+    if check_simulator(sim) == "icarus":
+        # Icarus reads every signal through a dynamic_cast; tb/castcache.c memoises them.
+        try:
+            cast_cache = preload_env(BUILD_ROOT)
+        except CastCacheError as exc:
+            raise SimulatorError(str(exc)) from None
     d = build(sim, params, waves, shim)
     cfg = dict(config or {})
     cfg["params"] = params.to_dict()
@@ -220,6 +228,7 @@ def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None
     # workers, which steal a core from the simulator next door when runs are sharded.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = os.environ.get(var, "1")
+    env.update(cast_cache)
     try:
         runner.test(test_module=test_module, hdl_toplevel=SHIM_TOP if shim else TOP_NAME,
                     hdl_toplevel_lang="verilog", build_dir=d,

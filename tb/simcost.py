@@ -26,6 +26,7 @@ from pathlib import Path
 from macro_spec.cli import OneLineArgumentParser
 from macro_spec.params import MacroParams
 
+from .castcache import CastCacheError, cast_cache_enabled
 from .runner import ROOT, SIMULATORS, SimulatorError, check_simulator, run
 
 OUT = ROOT / "build" / "bench" / "simcost.json"
@@ -70,7 +71,8 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     try:
         check_simulator(a.sim)
-    except SimulatorError as exc:
+        cast_cache_enabled()
+    except (SimulatorError, CastCacheError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not 1 <= a.batches <= 100:

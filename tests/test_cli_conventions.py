@@ -1,5 +1,6 @@
 """Every command-line tool answers a bad argument with one line on stderr and exit status 2."""
 
+import os
 import subprocess
 import sys
 
@@ -28,6 +29,23 @@ def test_simcost_refuses_bad_values_before_running(tmp_path):
                              cwd=tmp_path, timeout=120)
         lines = res.stderr.strip().splitlines()
         assert res.returncode == 2 and len(lines) == 1 and word in lines[0], res.stderr
+
+
+def test_bad_cast_cache_switch_is_one_line_and_status_2(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "w.npy", np.ones((64, 2)))
+    np.save(tmp_path / "x.npy", np.ones((1, 64)))
+    env = {**os.environ, "MRAM_ICARUS_CAST_CACHE": "fast"}
+    for cmd in (["tb.run", "--sim", "icarus"], ["tb.bench"], ["tb.simcost"],
+                ["firmware", "matvec", "--weights", "w.npy", "--inputs", "x.npy", "--out", "y.npz",
+                 "--backend", "cosim"]):
+        res = subprocess.run([sys.executable, "-m", *cmd], capture_output=True, text=True, cwd=tmp_path,
+                             env=env, timeout=120)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1, (cmd, res.stderr)
+        assert "MRAM_ICARUS_CAST_CACHE must be 0 or 1, not 'fast'" in lines[0], (cmd, res.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npy", "x.npy"]
 
 
 def test_callgrind_total_is_read_from_the_output(tmp_path):
