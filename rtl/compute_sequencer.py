@@ -152,7 +152,12 @@ class ComputeSequencer(wiring.Component):
             m.d.sync += group1.eq(group[:len(group1)])
         with m.Elif(self.code_rd_stb):
             m.d.sync += [group1.eq(rd_col // lanes), rd_lane.eq(rd_col % lanes)]
-        lane_codes = []
+        # Stage 4 writes the ACT bits of group4: one decoded enable per group, shared by its
+        # lanes (event-driven simulators then compare group4 with each group once).
+        act_hit = [Signal(name=f"act_hit{g}") for g in range(groups)]
+        for g in range(groups):
+            m.d.comb += act_hit[g].eq(valid4 & (group4 == g))
+        lane_codes, lane_acts = [], []
         for lane in range(lanes):
             cols = [g * lanes + lane for g in range(groups)]   # this lane's column in each group
             code1, tmo1 = Signal(p.tdc_bits, name=f"code1_{lane}"), Signal(name=f"tmo1_{lane}")
@@ -179,11 +184,12 @@ class ComputeSequencer(wiring.Component):
             act4 = Signal(name=f"act4_{lane}")
             m.d.comb += act4.eq((corrected4 <= thresh4) & ~tmo4)
             m.d.comb += tdc.wb_codes.word_select(lane, p.tdc_bits).eq(corrected4)
-            with m.If(valid4):
-                for g, j in enumerate(cols):
-                    if j < p.cols:
-                        with m.If(group4 == g):
-                            m.d.sync += self.act[j].eq(act4)
+            lane_acts.append(act4)
+        for g in range(groups):
+            with m.If(act_hit[g]):
+                for lane in range(lanes):
+                    if g * lanes + lane < p.cols:
+                        m.d.sync += self.act[g * lanes + lane].eq(lane_acts[lane])
         # A CODE word from the lanes: all of them (4 codes of 8 bits), or half (2 of 16 bits).
         pad = p.code_field_bits - p.tdc_bits
         fields = [Cat(c, Const(0, pad)) for c in lane_codes]

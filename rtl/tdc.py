@@ -1,6 +1,6 @@
 """Time-to-digital converter: one code per column from its comparator's first rising edge."""
 
-from amaranth import Module, Signal, Cat, Mux
+from amaranth import Module, Signal, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -106,11 +106,15 @@ class Tdc(wiring.Component):
         elapsed = Signal(16)
         code = Signal(bits)
         prescale = Signal(8)
-        captured = [Signal(name=f"captured{j}") for j in range(p.cols)]
+        # One vector for all columns' capture flags: an event-driven simulator then updates one
+        # register per cycle instead of one per column (the codes stay one register per column,
+        # so that a capture wakes only its own column's update).
+        captured = Signal(p.cols)
+        newly = Signal(p.cols)      # columns captured at this edge
         codes = [Signal(bits, name=f"code{j}") for j in range(p.cols)]
 
         with m.If(self.clear):
-            m.d.sync += [elapsed.eq(0), code.eq(0), prescale.eq(0), Cat(*captured).eq(0)]
+            m.d.sync += [elapsed.eq(0), code.eq(0), prescale.eq(0), captured.eq(0)]
         with m.Elif(self.run):
             m.d.sync += elapsed.eq(elapsed + 1)
             # The code counter tracks code(e) = clamp((e - window) // step, 0, cmax) for the
@@ -124,17 +128,23 @@ class Tdc(wiring.Component):
                     m.d.sync += prescale.eq(prescale + 1)
             with m.Else():
                 m.d.sync += [code.eq(0), prescale.eq(0)]
-            for j in range(p.cols):
-                with m.If(seen[j] & ~captured[j]):
-                    m.d.sync += [captured[j].eq(1), codes[j].eq(code)]
+            m.d.sync += captured.eq(captured | seen)
+        m.d.comb += newly.eq(Mux(self.run & ~self.clear, seen & ~captured, 0))
+        for j in range(p.cols):
+            with m.If(newly[j]):
+                m.d.sync += codes[j].eq(code)
 
-        with m.If(self.wb_en):
-            for j in range(p.cols):
-                with m.If(self.wb_group == j // p.post_lanes):
-                    m.d.sync += codes[j].eq(self.wb_codes.word_select(j % p.post_lanes, bits))
+        # One decoded write enable per group, shared by its columns: event-driven simulators
+        # then compare wb_group with each group once, not once per column.
+        wb_hit = [Signal(name=f"wb_hit{g}") for g in range(p.post_groups)]
+        for g in range(p.post_groups):
+            m.d.comb += wb_hit[g].eq(self.wb_en & (self.wb_group == g))
+        for j in range(p.cols):
+            with m.If(wb_hit[j // p.post_lanes]):
+                m.d.sync += codes[j].eq(self.wb_codes.word_select(j % p.post_lanes, bits))
 
-        m.d.comb += self.finished.eq(self.run & (((Cat(*captured) | seen).all()) | (elapsed == self.timeout)))
-        m.d.comb += self.timed_out.eq(~Cat(*captured))
+        m.d.comb += self.finished.eq(self.run & (((captured | seen).all()) | (elapsed == self.timeout)))
+        m.d.comb += self.timed_out.eq(~captured)
         for j in range(p.cols):
             m.d.comb += self.captured_codes[j].eq(codes[j])
         return m
