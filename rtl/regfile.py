@@ -11,6 +11,18 @@ from macro_spec.regmap import ADDR_BITS, REGISTERS, Register
 from .axi_lite import RegPortSignature
 
 
+def _bit_runs(mask: int, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Runs ``(start, stop)`` of consecutive set bits of ``mask`` within bits ``lo .. hi - 1``."""
+    runs, start = [], None
+    for b in range(lo, hi + 1):
+        if b < hi and (mask >> b) & 1:
+            start = b if start is None else start
+        elif start is not None:
+            runs.append((start, b))
+            start = None
+    return runs
+
+
 def _member(r: Register) -> str:
     return r.name.lower()
 
@@ -252,9 +264,18 @@ class RegFile(wiring.Component):
             accepted.append(hit)
             if r.access == "RW":
                 stored = port("rw_", r, i)
+                # Each strobed byte lane loads its writable bits from the bus as they are; the
+                # other bits never change (they are zero: a reset value lies within the
+                # writable fields). The same gates as masking a merged word, but nothing is
+                # computed from the bus data outside the register's update: an event-driven
+                # simulator otherwise re-evaluated a 32-bit merge per register on every change
+                # of the write data.
                 with m.If(hit):
-                    merged = (stored & ~byte_mask) | (regs.w_data & byte_mask)
-                    m.d.sync += stored.eq(merged & r.writable_mask)
+                    for lane, strobe in enumerate(regs.w_strb):
+                        runs = _bit_runs(r.writable_mask, 8 * lane, 8 * lane + 8)
+                        if runs:
+                            with m.If(strobe):
+                                m.d.sync += [stored[lo:hi].eq(regs.w_data[lo:hi]) for lo, hi in runs]
             elif r.access == "WO":
                 m.d.comb += port("wo_", r, i).eq(hit)
             elif r.access == "W1C":
