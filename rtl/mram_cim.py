@@ -222,6 +222,11 @@ class MramCim(wiring.Component):
                          rf.wait_batch_out.eq(batch.wait)]
             fields = {"IN_LEVEL": batch.in_level, "IN_WORDS": batch.in_words,
                       "OUT_LEVEL": batch.out_level, "OUT_WORD": batch.out_word_index}
-            m.d.comb += rf.ro_batch_status.eq(
-                sum((v.as_unsigned() << status.field(k).lsb for k, v in fields.items()), Const(0, 32)))
+            # Each field into its bits (they do not overlap): no adder chain over the word for an
+            # event-driven simulator to re-evaluate whenever a level or the word index moves.
+            for k, v in fields.items():
+                f = status.field(k)
+                if len(v) > f.width:
+                    raise ValueError(f"BATCH_STATUS.{k} is {f.width} bits, its source {len(v)}")
+                m.d.comb += rf.ro_batch_status[f.lsb:f.lsb + len(v)].eq(v)
         return m
