@@ -200,6 +200,9 @@ def run(sim: str, params: MacroParams, test_module: str, *, testcase: str | None
         Build with the comparator-edge shim (:mod:`tb.shim`) as the top level; the test
         configuration tells the adapter (``"shim": true``).
 
+    Icarus runs preload the dynamic_cast memo of :mod:`tb.castcache` unless
+    ``MRAM_ICARUS_CAST_CACHE=0``; a value other than 0 or 1 raises :class:`SimulatorError`.
+
     Returns
     -------
     (tests, failures, results_xml)
