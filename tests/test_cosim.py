@@ -74,8 +74,11 @@ FAULTS = {"devices": [[3, 5, "A", "stuck_high"], [3, 11, "B", "stuck_low"], [9, 
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
-def test_faults_are_flagged(sim):
-    _run(sim, DEFAULT, "faults_flagged", preset="paper", seed=4, faults=FAULTS)
+@pytest.mark.parametrize("shim", [False, True], ids=["python-edges", "shim"])
+def test_faults_are_flagged(sim, shim):
+    """Device and column faults, with the comparator edges from Python and through the shim
+    (whose comparator stuck high is its shim_high input, held through every precharge)."""
+    _run(sim, DEFAULT, "faults_flagged", shim=shim, preset="paper", seed=4, faults=FAULTS)
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
