@@ -42,6 +42,14 @@ registers, their names and their initial values do not change.
    signals. There every one of them is 0 or x, so such an ``if`` (without ``else``) would not
    run its body: dropping it changes nothing, whatever the body.
 
+5. **Wide bitwise logic as processes.** ``assign w = a | b;`` (only ``~ & | ^``, parentheses
+   and whole signals) on a wire of :data:`WIDE_BITWISE` bits or more becomes ``always @* w =
+   a | b;`` with ``w`` declared ``reg``: the same combinational function (``always @*`` runs
+   whenever an operand changes, and once at time 0 under ``-g2005`` as Yosys' own blocks do).
+   Icarus evaluates a continuous gate bit by bit, four inputs per bit (``vvp_fun_or::run_run``),
+   but the operator in a statement a machine word at a time: a 64-bit OR of the TDC's capture
+   flags cost it about ten times as much as a gate.
+
 The guards go through the macro :data:`GUARD_MACRO`, which the text defines as the constant 1
 under Verilator and in synthesis (both evaluate or build every expression anyway) and as the
 expression elsewhere (Icarus); steps 1 and 2 apply everywhere. The reset test of step 4 goes
@@ -748,7 +756,39 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
         else:
             out += ["    " + line for line in tree]
         out.append("  end")
-    return out
+    return _procedural_bitwise(out, widths)
+
+
+#: Narrowest continuous bitwise assignment that step 5 turns into a process.
+WIDE_BITWISE = 8
+_BITWISE_ASSIGN = re.compile(r"  assign (\\\S+ |[A-Za-z_][\w$]*) = ([^;]*);")
+_WIRE = re.compile(r"  wire (\[\d+:\d+\] )(\\\S+ |[A-Za-z_][\w$]*);")
+
+
+def _procedural_bitwise(lines: list[str], widths: dict[str, int]) -> list[str]:
+    """Step 5 (see the module docstring) over a rewritten module's lines."""
+    wide = {}
+    for k, line in enumerate(lines):
+        m = _BITWISE_ASSIGN.fullmatch(line)
+        if not m or widths.get(m.group(1).rstrip(), 0) < WIDE_BITWISE:
+            continue
+        try:
+            toks = _tokens(m.group(2))
+        except _Unsupported:
+            continue
+        if all(_is_ident(t) or t in ("~", "&", "|", "^", "(", ")") for t in toks) \
+                and any(t in ("~", "&", "|", "^") for t in toks):
+            wide[m.group(1).rstrip()] = k
+    if not wide:
+        return lines
+    out = list(lines)
+    for k, line in enumerate(lines):
+        m = _WIRE.fullmatch(line)
+        if m and m.group(2).rstrip() in wide:
+            out[k] = f"  reg {m.group(1)}{m.group(2)};"
+            a = wide.pop(m.group(2).rstrip())
+            out[a] = "  always @*" + lines[a][len("  assign"):]
+    return out                          # an assignment without a wire declaration stays as it was
 
 
 #: First line of rewritten text; text that starts with it is returned unchanged.
