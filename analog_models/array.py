@@ -49,6 +49,10 @@ _MAX_DIM = 255
 #: operation; and each numpy call does enough work that two threads seldom wait for the GIL
 #: (it is taken around every call: 512 rows lose a third of the second thread's gain).
 _EVAL_BLOCK = 1280
+#: Evaluations whose read noise :meth:`MramArray._noise_ahead` draws at once, and the largest
+#: batch that takes its noise from there (larger batches draw their own in one go anyway).
+_NOISE_AHEAD = 64
+_NOISE_AHEAD_MAX = 4
 
 
 def _eval_threads() -> tuple[int, bool]:
@@ -331,6 +335,9 @@ class MramArray:
         self.instance = int(instance)
         self.config = config
         self.eval_count = 0
+        # Read-noise normals drawn ahead for small evaluations: (first counter, block); see
+        # _noise_ahead.
+        self._noise_block = (0, None)
         self.pulse_count = 0
         self.sense_count = 0
         self._dev_idx = _device_index(self.rows, self.cols)
@@ -689,8 +696,11 @@ class MramArray:
             self._times_from_sums(t, self.comparator_offset_ps)
             if noisy:
                 self._sigmas_from_sums(v)
-                z = rng.normal_into(buf["z"][:m], self.seed, self.instance, rng.STREAMS["eval_noise"],
-                                    counters, self._col_golden, (buf["h"][:m], buf["tmp"][:m], buf["u2"][:m]))
+                if m <= _NOISE_AHEAD_MAX:
+                    z = self._noise_ahead(counter0 + r0, m)
+                else:
+                    z = rng.normal_into(buf["z"][:m], self.seed, self.instance, rng.STREAMS["eval_noise"],
+                                        counters, self._col_golden, (buf["h"][:m], buf["tmp"][:m], buf["u2"][:m]))
                 v *= z
                 t += v
             _fire_times(t, out)
@@ -705,6 +715,31 @@ class MramArray:
         already = col == 2
         if already.any():
             out[:, already] = FIRE_ALREADY
+
+    def _noise_ahead(self, counter: int, m: int) -> np.ndarray:
+        """The read-noise normals of evaluations ``counter .. counter + m - 1`` (m, cols), from a
+        block of :data:`_NOISE_AHEAD` evaluations drawn ahead in one call.
+
+        A normal depends on its evaluation's counter and column only (and on the seed and
+        instance, fixed for the array), not on the inputs, so drawing the next evaluations'
+        ahead gives the very same bits. One evaluation at a time (the co-simulation's array
+        adapter) then pays a fraction of a draw instead of some twenty small numpy calls.
+        Only the calling thread's evaluations get here (batches of at most
+        :data:`_NOISE_AHEAD_MAX`; threaded blocks are larger).
+        """
+        first, block = self._noise_block
+        if block is None or not first <= counter <= counter + m <= first + _NOISE_AHEAD:
+            first = counter
+            if block is None:
+                block = np.empty((_NOISE_AHEAD, self.cols))
+                self._noise_scratch = (np.empty((_NOISE_AHEAD, self.cols), dtype=np.uint64),
+                                       np.empty((_NOISE_AHEAD, self.cols), dtype=np.uint64),
+                                       np.empty((_NOISE_AHEAD, self.cols)))
+            rng.normal_into(block, self.seed, self.instance, rng.STREAMS["eval_noise"],
+                            np.arange(first, first + _NOISE_AHEAD, dtype=np.uint64), self._col_golden,
+                            self._noise_scratch)
+            self._noise_block = (first, block)
+        return block[counter - first:counter - first + m]
 
     def _times_from_sums(self, t: np.ndarray, offset_ps) -> np.ndarray:
         """Noise-free fire times in ps from the columns' conducting resistance in milliohms
