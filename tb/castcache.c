@@ -60,18 +60,11 @@ static inline struct cast_entry *cast_slot(struct cast_entry *table, const void 
     return &table[h & (CAST_SLOTS - 1)];
 }
 
-void *__dynamic_cast(const void *src_ptr, const void *src_type, const void *dst_type, ptrdiff_t src2dst)
+/* The uncached cast and the store of its answer: out of line, so that a hit (almost every call)
+ * runs a short function that saves no registers. */
+static __attribute__((noinline)) void *cast_miss(const void *src_ptr, const void *src_type, const void *dst_type,
+                                                 ptrdiff_t src2dst, const void *vptr)
 {
-    /* The compiler calls __dynamic_cast only for a non-null pointer. */
-    const void *vptr = *(const void *const *)src_ptr;
-    struct cast_entry *table = cast_table;
-    if (table) {
-        struct cast_entry *e = cast_slot(table, vptr, src_type, dst_type);
-        if (e->vptr == vptr && e->src_type == src_type && e->dst_type == dst_type && e->src2dst == src2dst) {
-            cast_hits++;
-            return e->delta == CAST_FAILS ? NULL : (char *)src_ptr + e->delta;
-        }
-    }
     if (!real_dynamic_cast) {
         real_dynamic_cast = (dynamic_cast_fn)dlsym(RTLD_NEXT, "__dynamic_cast");
         if (!real_dynamic_cast) {
@@ -81,6 +74,7 @@ void *__dynamic_cast(const void *src_ptr, const void *src_type, const void *dst_
     }
     void *answer = real_dynamic_cast(src_ptr, src_type, dst_type, src2dst);
     cast_misses++;
+    struct cast_entry *table = cast_table;
     if (!table) {
         table = cast_table = calloc(CAST_SLOTS, sizeof *table);
         if (!table)
@@ -93,4 +87,20 @@ void *__dynamic_cast(const void *src_ptr, const void *src_type, const void *dst_
     e->src2dst = src2dst;
     e->delta = answer ? (char *)answer - (char *)src_ptr : CAST_FAILS;
     return answer;
+}
+
+void *__dynamic_cast(const void *src_ptr, const void *src_type, const void *dst_type, ptrdiff_t src2dst)
+{
+    /* The compiler calls __dynamic_cast only for a non-null pointer. */
+    const void *vptr = *(const void *const *)src_ptr;
+    struct cast_entry *table = cast_table;
+    if (__builtin_expect(table != NULL, 1)) {
+        struct cast_entry *e = cast_slot(table, vptr, src_type, dst_type);
+        if (__builtin_expect(e->vptr == vptr && e->src_type == src_type && e->dst_type == dst_type
+                             && e->src2dst == src2dst, 1)) {
+            cast_hits++;
+            return e->delta == CAST_FAILS ? NULL : (char *)src_ptr + e->delta;
+        }
+    }
+    return cast_miss(src_ptr, src_type, dst_type, src2dst, vptr);
 }
