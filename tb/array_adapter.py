@@ -20,13 +20,35 @@ from cocotb.utils import get_sim_time
 
 from analog_models.array import FIRE_ALREADY, FIRE_NEVER, MramArray
 
+from .shim import SHIM_NEVER
+
 FS_PER_PS = 1000
+#: Fire times at or above this never reach the shim as edges (model: never; shim: no delay).
+_SHIM_LIMIT = min(FIRE_NEVER, SHIM_NEVER)
 
 
 def int_to_bits(value: int, n: int) -> np.ndarray:
     """Unsigned integer to a bool vector, bit 0 first."""
     raw = np.frombuffer(int(value).to_bytes((n + 7) // 8, "little"), dtype=np.uint8)
     return np.unpackbits(raw, bitorder="little")[:n].astype(bool)
+
+
+def pins_to_bits(value, n: int) -> np.ndarray:
+    """A pin vector's value (as cocotb reads it) as a bool vector, bit 0 first.
+
+    Straight from the value's text (one character per bit, most significant first), without
+    an integer in between: the array adapter does this once per evaluation.
+
+    Raises
+    ------
+    ValueError
+        If the vector is not ``n`` bits of 0 and 1 (an x or z on the pins).
+    """
+    text = str(value)
+    raw = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    if raw.size != n or ((raw | 1) != ord("1")).any():
+        raise ValueError(f"expected {n} bits of 0 and 1 on the array pins, got {text!r}")
+    return raw[::-1] == ord("1")
 
 
 def bits_to_int(bits) -> int:
@@ -120,7 +142,7 @@ class ArrayAdapter:
     async def _next_evaluation(self) -> np.ndarray:
         """Wait for ``evaluate`` to rise; return (and log) the model's fire times for the inputs."""
         await self._eval_rise
-        x = int_to_bits(int(self.dut.array__x.value), self.rows)
+        x = pins_to_bits(self.dut.array__x.value, self.rows)
         fire = np.asarray(self.array.evaluate(x[None, :])[0], dtype=np.int64)
         self.log.evaluations.append(Evaluation(x, fire))
         return fire
@@ -149,13 +171,12 @@ class ArrayAdapter:
             dut.array__cmp.value = self.stuck_high_mask
 
     async def _evaluate_shim_loop(self):
-        from .shim import SHIM_NEVER
-
         dut = self.dut
         while True:
             fire = await self._next_evaluation()
             # FIRE_ALREADY only comes from comparators stuck high, which shim_high holds.
-            delays = np.where((fire < 0) | (fire >= FIRE_NEVER) | (fire >= SHIM_NEVER), SHIM_NEVER, fire)
+            fires = (fire >= 0) & (fire < _SHIM_LIMIT)
+            delays = np.where(fires, fire, SHIM_NEVER)
             now_fs = get_sim_time("fs")
             # A slot whose edges have all landed (see tb/shim.py: never reload a busy slot).
             n = len(self._go)
@@ -167,8 +188,7 @@ class ArrayAdapter:
                 raise RuntimeError(f"all {n} comparator-shim slots still hold edges of earlier evaluations "
                                    "(evaluations much shorter than their fire times); use the Python edge path")
             self._slot = (k + 1) % n
-            finite = delays[delays != SHIM_NEVER]
-            last_fs = int(finite.max()) * FS_PER_PS + FS_PER_PS if finite.size else 0
+            last_fs = int(fire.max(where=fires, initial=-1)) * FS_PER_PS + FS_PER_PS
             self._slot_free_fs[k] = now_fs + last_fs
             getattr(dut, f"shim_delay{k}_ps").value = int.from_bytes(delays.astype("<u4").tobytes(), "little")
             self._go[k] ^= 1

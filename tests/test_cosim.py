@@ -1,5 +1,6 @@
 """Runs the cocotb regression of the whole macro on Icarus Verilog and Verilator."""
 
+import numpy as np
 import pytest
 
 from macro_spec.params import MacroParams
@@ -96,3 +97,14 @@ def test_stress_random_with_coverage(sim):
     cov = json.loads(out.read_text())
     assert cov["transactions"] >= 3000
     assert cov["missing"] == [], f"coverage bins never hit: {cov['missing']}"
+
+
+def test_pins_to_bits():
+    """The array adapter's reading of the input pins: bit 0 is the last character; x or z, or a
+    wrong width, is an error, not a silent 0."""
+    from tb.array_adapter import pins_to_bits
+
+    np.testing.assert_array_equal(pins_to_bits("0010011", 7), [1, 1, 0, 0, 1, 0, 0])
+    for bad, n in (("00x1", 4), ("0z01", 4), ("0101", 5)):
+        with pytest.raises(ValueError, match="0 and 1"):
+            pins_to_bits(bad, n)
