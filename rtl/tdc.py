@@ -130,9 +130,18 @@ class Tdc(wiring.Component):
                 m.d.sync += [code.eq(0), prescale.eq(0)]
             m.d.sync += captured.eq(captured | seen)
         m.d.comb += newly.eq(Mux(self.run & ~self.clear, seen & ~captured, 0))
-        for j in range(p.cols):
-            with m.If(newly[j]):
-                m.d.sync += codes[j].eq(code)
+        # Capture: a column's code register loads the code counter in the cycle its flag in
+        # `newly` is set. Written as "while any column of the post-processing group is new,
+        # each of them loads Mux(new, code, itself)": the same registers and enables in
+        # hardware (synthesis turns the feedback into the enable), but the simulation guard of
+        # rtl/verilog_opt.py is then one test of the group's four flags instead of a
+        # bit-select per column, re-evaluated at every change of `newly` (3 % of Icarus' work
+        # per batch operation).
+        for g0 in range(0, p.cols, p.post_lanes):
+            lanes = range(g0, min(g0 + p.post_lanes, p.cols))
+            with m.If(newly[g0:lanes[-1] + 1].any()):
+                for j in lanes:
+                    m.d.sync += codes[j].eq(Mux(newly[j], code, codes[j]))
 
         # One decoded write enable per group, shared by its columns: event-driven simulators
         # then compare wb_group with each group once, not once per column. The compute
