@@ -50,6 +50,16 @@ registers, their names and their initial values do not change.
    but the operator in a statement a machine word at a time: a 64-bit OR of the TDC's capture
    flags cost it about ten times as much as a gate.
 
+6. **Part assignments merged.** Yosys writes a wire whose bits come from several places as one
+   ``assign w[h:l] = e;`` (or ``assign { w[a], w[b:c] } = e;``) per place. Icarus builds such a
+   wire from a strength-aware concatenation (``.concat8``) that converts every update to
+   strength values and back; the TDC's write-back codes and BATCH_STATUS went through one at
+   each change. When constant selects of one wire, from assignments that read nothing of the
+   wire itself, cover each of its bits exactly once, they become ``assign w = { ... };``: a
+   right-hand side whose own width is that of its part stays as it is; a sized constant or a
+   concatenation over several parts is split at the parts' edges; anything else goes through a
+   new wire of its assignment's width, so it is evaluated in the same width as before.
+
 The guards go through the macro :data:`GUARD_MACRO`, which the text defines as the constant 1
 under Verilator and in synthesis (both evaluate or build every expression anyway) and as the
 expression elsewhere (Icarus); steps 1 and 2 apply everywhere. The reset test of step 4 goes
@@ -661,7 +671,7 @@ def _merge_ifs(stmts) -> list:
     return out
 
 
-def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> list[str]:
+def _module(body: list[str], counter: list[int], fanin: int, prefix: str, part_prefix: str) -> list[str]:
     items = _fold(_items(body))
     widths = {}
     for it in items:
@@ -756,7 +766,7 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str) -> lis
         else:
             out += ["    " + line for line in tree]
         out.append("  end")
-    return _procedural_bitwise(out, widths)
+    return _merge_part_assigns(_procedural_bitwise(out, widths), widths, part_prefix, counter)
 
 
 #: Narrowest continuous bitwise assignment that step 5 turns into a process.
@@ -791,6 +801,176 @@ def _procedural_bitwise(lines: list[str], widths: dict[str, int]) -> list[str]:
     return out                          # an assignment without a wire declaration stays as it was
 
 
+_ASSIGN = re.compile(r"  assign (.*) = (.*);")
+_WIRE_RANGE = re.compile(r"  wire \[(\d+):0\] (\\\S+ |[A-Za-z_][\w$]*);")
+_SIZED = re.compile(r"(\d+)'([bBhH])([0-9a-fA-FxXzZ_]+)")
+
+
+def _select(toks, i) -> tuple[str, int, int, int]:
+    """``name [ n ]`` or ``name [ h : l ]`` at ``toks[i]``: (name, h, l, index after it)."""
+    if not (_is_ident(toks[i]) and toks[i + 1] == "[" and re.fullmatch(r"\d+", toks[i + 2])):
+        raise _Unsupported("not a constant select")
+    if toks[i + 3] == "]":
+        return toks[i].rstrip(), int(toks[i + 2]), int(toks[i + 2]), i + 4
+    if toks[i + 3] == ":" and re.fullmatch(r"\d+", toks[i + 4]) and toks[i + 5] == "]" \
+            and int(toks[i + 2]) >= int(toks[i + 4]):
+        return toks[i].rstrip(), int(toks[i + 2]), int(toks[i + 4]), i + 6
+    raise _Unsupported("not a constant select")
+
+
+def _lhs_parts(toks) -> list[tuple[str, int, int]]:
+    """The bit selects, most significant first, of an assignment target made of selects only."""
+    if toks[0] != "{":
+        name, hi, lo, j = _select(toks, 0)
+        if j != len(toks):
+            raise _Unsupported("target")
+        return [(name, hi, lo)]
+    parts, j = [], 1
+    while True:
+        name, hi, lo, j = _select(toks, j)
+        parts.append((name, hi, lo))
+        if toks[j] == "}" and j == len(toks) - 1:
+            return parts
+        if toks[j] != ",":
+            raise _Unsupported("target")
+        j += 1
+
+
+def _const_bits(text: str) -> str | None:
+    """A sized binary or hexadecimal constant as its bit string (MSB first), or None."""
+    m = _SIZED.fullmatch(text)
+    if not m:
+        return None
+    width, digits = int(m.group(1)), m.group(3).replace("_", "").lower()
+    if m.group(2) in "bB":
+        bits = digits
+    else:
+        bits = "".join(d * 4 if d in "xz" else f"{int(d, 16):04b}" for d in digits)
+    fill = bits[0] if bits[0] in "xz" else "0"
+    return (fill * width + bits)[-width:]
+
+
+def _top_elements(toks) -> list[list[str]] | None:
+    """The elements of an expression that is one concatenation ``{ a, b, ... }``, else None."""
+    if not toks or toks[0] != "{" or toks[-1] != "}":
+        return None
+    elems, depth, cur = [], 0, []
+    for t in toks[1:-1]:
+        if depth == 0 and t == ",":
+            elems.append(cur)
+            cur = []
+            continue
+        depth += t in ("(", "[", "{")
+        depth -= t in (")", "]", "}")
+        if depth < 0:
+            return None                      # "{ a } | { b }": not one concatenation
+        cur.append(t)
+    elems.append(cur)
+    return elems
+
+
+def _merge_part_assigns(lines: list[str], widths: dict[str, int], temp_prefix: str, counter: list[int]) -> list[str]:
+    """Step 6 (see the module docstring) over a rewritten module's lines."""
+    ranges = {}
+    for line in lines:
+        m = _WIRE_RANGE.fullmatch(line)
+        if m:
+            ranges[m.group(2).rstrip()] = int(m.group(1)) + 1
+    stmts = {}              # line index -> (parts, rhs tokens)
+    for k, line in enumerate(lines):
+        m = _ASSIGN.fullmatch(line)
+        if not m or "[" not in m.group(1):
+            continue
+        try:
+            parts = _lhs_parts(_tokens(m.group(1)))
+            rhs = _tokens(m.group(2))
+        except (_Unsupported, IndexError):
+            continue
+        stmts[k] = (parts, rhs)
+    # name -> [(lo, hi, line)], for wires driven by such assignments only, one name per line
+    cover: dict[str, list] = {}
+    bad = set()
+    for k, (parts, rhs) in stmts.items():
+        names = {n for n, _, _ in parts}
+        if len(names) != 1 or names & {t.rstrip() for t in rhs}:
+            bad |= names                      # several wires, or a wire feeding itself
+            continue
+        for name, hi, lo in parts:
+            cover.setdefault(name, []).append((lo, hi, k))
+    whole = set()
+    for k, line in enumerate(lines):
+        if k not in stmts and (m := _ASSIGN.fullmatch(line)):
+            whole.add(m.group(1).strip().rstrip())
+    merged = {}
+    for name, segs in cover.items():
+        width = ranges.get(name)
+        if name in bad or name in whole or width is None:
+            continue
+        segs.sort()
+        nxt = 0
+        for lo, hi, _ in segs:
+            if lo != nxt:
+                break
+            nxt = hi + 1
+        else:
+            if nxt == width and len({k for _, _, k in segs}) > 1:
+                merged[name] = segs
+    if not merged:
+        return lines
+    out = list(lines)
+    temps = []
+    for name, segs in merged.items():
+        pieces = {}             # (lo, hi) -> expression text
+        for k in sorted({k for _, _, k in segs}):
+            parts, rhs = stmts[k]
+            sizes = [hi - lo + 1 for _, hi, lo in parts]
+            texts = None
+            if len(parts) == 1 and _width(rhs, widths) == sizes[0]:
+                texts = [_join(rhs)]
+            elif len(parts) > 1 and (bits := _const_bits(_join(rhs))) is not None and len(bits) == sum(sizes):
+                texts, pos = [], 0
+                for size in sizes:
+                    texts.append(f"{size}'b{bits[pos:pos + size]}")
+                    pos += size
+            elif len(parts) > 1 and (elems := _top_elements(rhs)) is not None:
+                ews = [_width(e, widths) for e in elems]
+                if None not in ews:
+                    texts, acc, group = [], 0, []
+                    for e, w in zip(elems, ews):
+                        group.append(_join(e))
+                        acc += w
+                        if acc == sizes[len(texts)]:
+                            texts.append(group[0] if len(group) == 1 else "{ " + ", ".join(group) + " }")
+                            acc, group = 0, []
+                            if len(texts) == len(sizes):
+                                break
+                        elif acc > sizes[len(texts)]:
+                            texts = None
+                            break
+                    if texts is not None and (len(texts) != len(sizes) or group):
+                        texts = None
+            if texts is None:
+                # The right-hand side through a wire of the target's width, so that it is
+                # evaluated in the same context width as before.
+                temp = f"\\{temp_prefix}{counter[0]} "
+                counter[0] += 1
+                total = sum(sizes)
+                temps += [f"  wire [{total - 1}:0] {temp};", f"  assign {temp}= {_join(rhs)};"]
+                texts, pos = [], total - 1
+                for size in sizes:
+                    texts.append(f"{temp}[{pos}:{pos - size + 1}]" if size > 1 else f"{temp}[{pos}]")
+                    pos -= size
+            for (_, hi, lo), text in zip(parts, texts):
+                pieces[(lo, hi)] = text
+            out[k] = None
+        rhs_text = ", ".join(pieces[(lo, hi)] for lo, hi, _ in reversed(segs))
+        out[min(k for _, _, k in segs)] = f"  assign {name} = {{ {rhs_text} }};"
+    # The temporary wires go in front of the first assignment (declarations before use).
+    first = min(k for k, line in enumerate(out) if line is None or (line and line.startswith("  assign ")))
+    out[first:first] = temps
+    return [line for line in out if line is not None]
+
+
 #: First line of rewritten text; text that starts with it is returned unchanged.
 MARK = "// Rewritten by rtl/verilog_opt.py for event-driven simulation: same behaviour, registers and names."
 #: Macro that every guard expression goes through.
@@ -819,8 +999,11 @@ def optimise(text: str, fanin: int = FANIN) -> str:
     if text.startswith(MARK):
         return text
     prefix = "$guard$"
+    part_prefix = "$part$"
     while "\\" + prefix in text:
         prefix = "$" + prefix                   # never reuse a name the design has
+    while "\\" + part_prefix in text:
+        part_prefix = "$" + part_prefix
     lines = text.split("\n")
     out, i, counter = list(PRELUDE), 0, [0]
     while i < len(lines):
@@ -831,7 +1014,7 @@ def optimise(text: str, fanin: int = FANIN) -> str:
             k = j + 1
             while lines[k] != "endmodule":
                 k += 1
-            out += lines[i:j + 1] + _module(lines[j + 1:k], counter, fanin, prefix) + ["endmodule"]
+            out += lines[i:j + 1] + _module(lines[j + 1:k], counter, fanin, prefix, part_prefix) + ["endmodule"]
             i = k + 1
         else:
             out.append(lines[i])

@@ -417,3 +417,53 @@ def test_formally_equivalent(design, guards, tmp_path):
     (tmp_path / "equiv.ys").write_text(_EQUIV.format(top=top, define="-nosynthesis" if guards else ""))
     res = subprocess.run([_yosys(), "-q", "equiv.ys"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, (res.stdout + res.stderr)[-2000:]
+
+
+def test_part_assignments_merged(tmp_path):
+    """Step 6: a wire driven wholly by assignments to its parts becomes one concatenation (so
+    Icarus builds no strength-aware ``.concat8`` for it); the right-hand sides keep the width
+    they were evaluated in, and wires that are not wholly covered, or feed themselves, stay."""
+    lines = ["module parts(clk, a, b, c, y0, y1, y2, y3, y4, y5);", "  input clk;", "  wire clk;",
+             "  input [7:0] a;", "  wire [7:0] a;", "  input [7:0] b;", "  wire [7:0] b;",
+             "  input [2:0] c;", "  wire [2:0] c;"]
+    for k, w in enumerate((16, 12, 10, 8, 6, 8)):
+        lines += [f"  output [{w - 1}:0] y{k};", f"  wire [{w - 1}:0] y{k};"]
+    lines += [
+        # identifiers and a concatenation, one part each
+        "  assign y0[15:8] = a;", "  assign y0[7:3] = { 2'h1, c };", "  assign y0[2:0] = c;",
+        # a constant over two parts, a concatenation that splits at the parts' edges
+        "  assign { y1[11], y1[5:3] } = 4'h9;",
+        "  assign { y1[10:6], y1[2:0] } = { a[4:0], c };",
+        # a sum whose carry only the assignment's context keeps (9 bits from two 8-bit operands)
+        "  assign y2[9:1] = a + b;", "  assign y2[0] = c[2];",
+        # a sum over two parts: through a wire of the parts' total width
+        "  assign { y3[7:6], y3[3:0] } = a + b;", "  assign y3[5:4] = c[1:0];",
+        # not wholly covered: stays
+        "  assign y4[5:2] = a[3:0];",
+        # feeds itself: stays
+        "  assign y5[7:1] = a[6:0];", "  assign y5[0] = y5[7];",
+        "endmodule", ""]
+    ref = "\n".join(lines)
+    opt = optimise(ref)
+    assert "  assign y0 = { a, {2'h1, c}, c };" in opt, opt
+    assert "  assign y1 = { 1'b1, a[4:0], 3'b001, c };" in opt, opt
+    temps = dict((m.group(2), int(m.group(1))) for m in re.finditer(r"(?m)^  wire \[(\d+):0\] (\\\S+ );$", opt))
+    sums = re.findall(r"(?m)^  assign (\\\S+ )= a \+ b;$", opt)
+    assert sorted(temps[t] for t in sums) == [5, 8], opt     # the sums, in 6 and 9 bits
+    t6, t9 = sorted(sums, key=temps.get)
+    assert f"  assign y2 = {{ {t9}[8:0], c[2] }};" in opt, opt
+    assert f"  assign y3 = {{ {t6}[5:4], c[1:0], {t6}[3:0] }};" in opt, opt
+    assert "  assign y4[5:2] = a[3:0];" in opt and "  assign y5[0] = y5[7];" in opt
+    # Icarus builds the merged wires without strength-aware concatenations (y4 and y5 keep theirs).
+    for name, text in (("ref", ref), ("opt", opt)):
+        (tmp_path / f"{name}.v").write_text(text)
+        res = subprocess.run(["iverilog", "-g2005", "-o", str(tmp_path / f"{name}.vvp"), str(tmp_path / f"{name}.v")],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+    concat8 = [(tmp_path / f"{n}.vvp").read_text().count(".concat8") for n in ("ref", "opt")]
+    assert concat8[1] < concat8[0], concat8
+    inputs = [("a", 8), ("b", 8), ("c", 3)]
+    rng = random.Random(6)
+    vectors = [_pack(inputs, {n: rng.getrandbits(w) for n, w in inputs}) for _ in range(400)]
+    bad, _, log, _ = _compare(tmp_path, ref, opt, "parts", ["clk"], vectors)
+    assert bad == 0, log[-2000:]
