@@ -1,5 +1,5 @@
 # The project's commands. Every target that needs Python creates .venv first.
-# Variables: ROWS, COLS, TDC_BITS, SYNC_STAGES, BATCH_DEPTH (Verilog parameters),
+# Variables: ROWS, COLS, TDC_BITS, SYNC_STAGES, BATCH_DEPTH, POST_LANES (Verilog parameters),
 # SIM (icarus|verilator), TEST (cocotb test name), WAVES=1 (dump FST), FULL=1 (make bench: the
 # 10,000-digit co-simulation too).
 
@@ -14,6 +14,7 @@ COLS        ?= 64
 TDC_BITS    ?= 8
 SYNC_STAGES ?= 2
 BATCH_DEPTH ?= 32
+POST_LANES  ?= 8
 FULL        ?= 0
 SIM         ?= icarus
 TEST        ?=
@@ -24,7 +25,7 @@ WAVES       ?= 0
 help:
 	@echo "make demo          run the main job (end-to-end macro demonstration)"
 	@echo "make test          run the whole test suite (JUnit report in build/test-results.xml)"
-	@echo "make verilog       write build/rtl/mram_cim.v (ROWS= COLS= TDC_BITS= SYNC_STAGES= BATCH_DEPTH=)"
+	@echo "make verilog       write build/rtl/mram_cim.v (ROWS= COLS= TDC_BITS= SYNC_STAGES= BATCH_DEPTH= POST_LANES=)"
 	@echo "make lint          verilator --lint-only -Wall and iverilog -g2005 on the generated Verilog"
 	@echo "make docs          regenerate docs/registers.md and the C header"
 	@echo "make sim           cocotb smoke test or TEST=name on SIM=icarus|verilator (WAVES=1 for an FST)"
@@ -54,10 +55,10 @@ demo: $(STAMP) check-iverilog
 	$(PY) -m apps.demo
 
 verilog: $(STAMP)
-	$(PY) -m rtl verilog --rows '$(ROWS)' --cols '$(COLS)' --tdc-bits '$(TDC_BITS)' --sync-stages '$(SYNC_STAGES)' --batch-depth '$(BATCH_DEPTH)' --out $(BUILD)/rtl/mram_cim.v
+	$(PY) -m rtl verilog --rows '$(ROWS)' --cols '$(COLS)' --tdc-bits '$(TDC_BITS)' --sync-stages '$(SYNC_STAGES)' --batch-depth '$(BATCH_DEPTH)' --post-lanes '$(POST_LANES)' --out $(BUILD)/rtl/mram_cim.v
 
 lint: $(STAMP) check-iverilog
-	$(PY) -m rtl lint --rows '$(ROWS)' --cols '$(COLS)' --tdc-bits '$(TDC_BITS)' --sync-stages '$(SYNC_STAGES)' --batch-depth '$(BATCH_DEPTH)'
+	$(PY) -m rtl lint --rows '$(ROWS)' --cols '$(COLS)' --tdc-bits '$(TDC_BITS)' --sync-stages '$(SYNC_STAGES)' --batch-depth '$(BATCH_DEPTH)' --post-lanes '$(POST_LANES)'
 
 docs: $(STAMP)
 	$(PY) -m rtl docs

@@ -398,9 +398,12 @@ class MacroDriver:
         # Register map 1.0 had no batch queue (and no BATCH_CAPS register).
         batch_caps = (await self.regs.read_fields("BATCH_CAPS") if version >= 0x0001_0001
                       else {"DEPTH": 0, "RESULT_WORDS": 0})
+        # Register maps before 1.3 had four post-processing lanes and no field for them.
+        lanes = 1 << caps["POST_LANES_LOG2"] if version >= 0x0001_0003 else 4
         try:
             params = MacroParams(rows=caps["ROWS"], cols=caps["COLS"], tdc_bits=caps["TDC_BITS"],
-                                 sync_stages=caps["SYNC_STAGES"], batch_depth=batch_caps["DEPTH"])
+                                 sync_stages=caps["SYNC_STAGES"], batch_depth=batch_caps["DEPTH"],
+                                 post_lanes=lanes)
         except (TypeError, ValueError) as exc:
             raise IdentificationError(f"implausible CAPS {caps}: {exc}") from None
         if params.code_field_bits != caps["CODE_FIELD_BITS"]:

@@ -22,16 +22,17 @@ SYNC_STAGES_RANGE = (2, 4)
 #: Inclusive limits of the batch queue depth (input vectors per COMPUTE_BATCH); 0 = no queue.
 BATCH_DEPTH_RANGE = (0, 255)
 
-#: Columns post-processed per cycle after an evaluation (offset, clamp, threshold); COL_OFFSET
-#: and COL_THRESH sit this many columns to a block-RAM word. Four keeps the 64-column
-#: post-processing short (16 groups, 20 cycles with its pipeline) and the controller within an
-#: iCE40-HX8K.
-POST_LANES = 4
+#: Allowed numbers of post-processing lanes: columns post-processed per cycle after an
+#: evaluation (offset, clamp, threshold); COL_OFFSET and COL_THRESH sit this many columns to a
+#: block-RAM word. A power of two, so that a column's word and lane are bit fields of its index,
+#: and at least the four codes of a CODE word, which the bus reads through the lanes'
+#: multiplexer.
+POST_LANES_CHOICES = (4, 8, 16)
 
 #: Identification word in the ID register ("MCIM" in ASCII).
 MACRO_ID = 0x4D43494D
 #: Register-map version; bump when a register changes meaning.
-MACRO_VERSION = 0x0001_0002
+MACRO_VERSION = 0x0001_0003
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> int:
@@ -60,6 +61,12 @@ class MacroParams:
     batch_depth : int
         Input vectors the batch queue holds (one COMPUTE_BATCH runs them all and raises one
         completion), 0 to 255; 0 builds no queue (the smallest controller).
+    post_lanes : int
+        Columns post-processed per cycle after an evaluation (offset, clamp, threshold), one of
+        4, 8, 16; COL_OFFSET and COL_THRESH are stored this many columns to a memory word.
+        More lanes shorten the precharge phase (``ceil(cols / post_lanes) + 4`` cycles of
+        post-processing, 12 for 64 columns with the default 8) at the cost of adders,
+        comparators and a wider memory word: the iCE40 builds use 4 (docs/fpga.md).
 
     Raises
     ------
@@ -74,6 +81,7 @@ class MacroParams:
     tdc_bits: int = 8
     sync_stages: int = 2
     batch_depth: int = 32
+    post_lanes: int = 8
 
     def __post_init__(self):
         _check_int("rows", self.rows, *ROWS_RANGE)
@@ -81,6 +89,10 @@ class MacroParams:
         _check_int("tdc_bits", self.tdc_bits, *TDC_BITS_RANGE)
         _check_int("sync_stages", self.sync_stages, *SYNC_STAGES_RANGE)
         _check_int("batch_depth", self.batch_depth, *BATCH_DEPTH_RANGE)
+        _check_int("post_lanes", self.post_lanes, POST_LANES_CHOICES[0], POST_LANES_CHOICES[-1])
+        if self.post_lanes not in POST_LANES_CHOICES:
+            raise ValueError(f"post_lanes must be one of {', '.join(map(str, POST_LANES_CHOICES))}, "
+                             f"not {self.post_lanes}")
 
     # ---- derived quantities (derived, never stored, so they cannot drift) ----
 
@@ -115,15 +127,9 @@ class MacroParams:
         return self.code_words + 2 * self.col_words
 
     @property
-    def post_lanes(self) -> int:
-        """Columns the controller post-processes per cycle (offset, clamp, threshold): COL_OFFSET
-        and COL_THRESH are stored this many columns to a memory word."""
-        return POST_LANES
-
-    @property
     def post_groups(self) -> int:
         """Memory words of COL_OFFSET (and of COL_THRESH), and cycles of post-processing."""
-        return -(-self.cols // POST_LANES)
+        return -(-self.cols // self.post_lanes)
 
     @property
     def code_max(self) -> int:
@@ -137,11 +143,12 @@ class MacroParams:
     @classmethod
     def from_dict(cls, d: dict) -> "MacroParams":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
-        unknown = set(d) - {"rows", "cols", "tdc_bits", "sync_stages", "batch_depth"}
+        unknown = set(d) - {"rows", "cols", "tdc_bits", "sync_stages", "batch_depth", "post_lanes"}
         if unknown:
             raise ValueError(f"unknown macro parameter(s): {', '.join(sorted(unknown))}")
         return cls(**d)
 
     def key(self) -> str:
         """Short stable string naming this parameter set (build directories, caches)."""
-        return f"r{self.rows}_c{self.cols}_t{self.tdc_bits}_s{self.sync_stages}_b{self.batch_depth}"
+        return (f"r{self.rows}_c{self.cols}_t{self.tdc_bits}_s{self.sync_stages}_b{self.batch_depth}"
+                f"_l{self.post_lanes}")

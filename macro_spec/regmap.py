@@ -226,7 +226,9 @@ REGISTERS: tuple[Register, ...] = (
               Field("COLS", 8, 8, "columns (outputs)", lambda p: p.cols),
               Field("TDC_BITS", 16, 5, "TDC counter width in bits", lambda p: p.tdc_bits),
               Field("SYNC_STAGES", 21, 3, "flip-flops in each comparator synchroniser", lambda p: p.sync_stages),
-              Field("CODE_FIELD_BITS", 24, 5, "bits per packed code in the CODE window", lambda p: p.code_field_bits)),
+              Field("CODE_FIELD_BITS", 24, 5, "bits per packed code in the CODE window", lambda p: p.code_field_bits),
+              Field("POST_LANES_LOG2", 29, 3, "log2 of the columns post-processed per cycle (0 before register map 1.3, "
+                    "which had 4)", lambda p: p.post_lanes.bit_length() - 1)),
              const=True),
     Register("CTRL", 0x00C, "RW", "Control bits",
              (Field("VERIFY_EN", 0, 1, "read back and retry after each row write", 1),)),

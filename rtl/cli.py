@@ -28,7 +28,8 @@ def _int(name: str, text: str) -> int:
 
 
 def _params(args) -> MacroParams:
-    values = {k: _int(k.upper(), getattr(args, k)) for k in ("rows", "cols", "tdc_bits", "sync_stages", "batch_depth")}
+    values = {k: _int(k.upper(), getattr(args, k)) for k in ("rows", "cols", "tdc_bits", "sync_stages", "batch_depth",
+                                                           "post_lanes")}
     try:
         return MacroParams(**values)
     except (TypeError, ValueError) as e:
@@ -41,6 +42,7 @@ def _add_params(p):
     p.add_argument("--tdc-bits", default="8", help="TDC counter width, 4..16 (default 8)")
     p.add_argument("--sync-stages", default="2", help="comparator synchroniser depth, 2..4 (default 2)")
     p.add_argument("--batch-depth", default="32", help="batch queue depth in input vectors, 0..255 (0: no queue; default 32)")
+    p.add_argument("--post-lanes", default="8", help="columns post-processed per cycle: 4, 8 or 16 (default 8)")
 
 
 def main(argv=None) -> int:

@@ -46,8 +46,8 @@ def test_program_timeout_soft_reset(sim):
 
 
 @pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("params,bus", [(DEFAULT, "engine"), (MacroParams(rows=24, cols=40, tdc_bits=10, batch_depth=5), "lean")],
-                         ids=["64x64-engine", "24x40-lean"])
+@pytest.mark.parametrize("params,bus", [(DEFAULT, "engine"), (MacroParams(rows=24, cols=40, tdc_bits=10, batch_depth=5, post_lanes=4), "lean")],
+                         ids=["64x64-engine", "24x40-4lanes-lean"])
 def test_batch_queue(sim, params, bus):
     """COMPUTE_BATCH through the shim: order, one completion, streamed results, refusals,
     overflow, abort; with the in-simulator bus master and with the lean cocotb one."""

@@ -46,7 +46,8 @@ def test_c_header_names_every_register():
         assert f"MRAM_CIM_{r.name}_OFFSET 0x{r.offset:03X}u" in h
 
 
-@pytest.mark.parametrize("kw", [dict(rows=7), dict(cols=129), dict(tdc_bits=3), dict(sync_stages=5), dict(rows=64.0)])
+@pytest.mark.parametrize("kw", [dict(rows=7), dict(cols=129), dict(tdc_bits=3), dict(sync_stages=5), dict(rows=64.0),
+                                dict(post_lanes=2), dict(post_lanes=6), dict(post_lanes=32)])
 def test_params_out_of_range_are_rejected(kw):
     with pytest.raises((ValueError, TypeError), match=list(kw)[0]):
         MacroParams(**kw)

