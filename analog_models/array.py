@@ -456,6 +456,13 @@ class MramArray:
         self._open_diff = o[0] - o[1]
         # Without an open device no input can open a column: evaluate skips that product.
         self._any_open = bool(open_.any())
+        # Columns that can never fire (open, comparator stuck low) and stuck-high comparators.
+        col = self.faults.column
+        never, already = (col == 1) | (col == 3), col == 2
+        self._col_never = never if never.any() else None
+        self._col_already = already if already.any() else None
+        self._one = {"xf": np.empty(self.rows), "t": np.empty(self.cols), "v": np.empty(self.cols),
+                     "fire": np.empty(self.cols, dtype=np.int64)}
         self._dirty = False
 
     # ---- input checking --------------------------------------------------------------------
@@ -620,6 +627,9 @@ class MramArray:
                 raise ValueError(f"resolution_ps must be a positive integer, not {resolution_ps!r}")
             if post is None:
                 raise ValueError("resolution_ps is a promise about post: give post too")
+        if post is None and resolution_ps is None and isinstance(x_bits, np.ndarray) and x_bits.dtype == bool \
+                and x_bits.shape == (self.rows,):
+            return self._evaluate_one(x_bits)
         x, single = self._bits(x_bits)
         n = x.shape[0]
         self._tables()
@@ -708,13 +718,43 @@ class MramArray:
             _matmul(xf, self._open_diff, v)
             v += self._open_base
             out[v > 0] = FIRE_NEVER
-        col = self.faults.column
-        never = (col == 1) | (col == 3)
-        if never.any():
-            out[:, never] = FIRE_NEVER
-        already = col == 2
-        if already.any():
-            out[:, already] = FIRE_ALREADY
+        if self._col_never is not None:
+            out[:, self._col_never] = FIRE_NEVER
+        if self._col_already is not None:
+            out[:, self._col_already] = FIRE_ALREADY
+
+    def _evaluate_one(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`evaluate` of one input vector (bool, shape (rows,)): the arithmetic of
+        :meth:`_evaluate_block`, operation by operation on one row (so the same bits), without
+        the batch machinery around it. The co-simulation's array adapter asks for one
+        evaluation at each ``evaluate`` edge; the Python around some twenty small numpy calls
+        cost it as much as the calls."""
+        self._tables()
+        cfg = self.config
+        one = self._one
+        xf, t, v = one["xf"], one["t"], one["v"]
+        np.copyto(xf, x)
+        np.matmul(xf, self._diff_mohm, out=t)
+        t += self._base_mohm
+        self._times_from_sums(t, self.comparator_offset_ps)
+        if cfg.device.read_noise_rel > 0 or cfg.readout.jitter_sigma_ps > 0:
+            np.matmul(xf, self._var_diff, out=v)
+            v += self._var_base
+            self._sigmas_from_sums(v)
+            v *= self._noise_ahead(self.eval_count, 1)[0]
+            t += v
+        out = np.empty(self.cols, dtype=np.int64)
+        _fire_times(t, out)
+        if self._any_open:
+            np.matmul(xf, self._open_diff, out=v)
+            v += self._open_base
+            out[v > 0] = FIRE_NEVER
+        if self._col_never is not None:
+            out[self._col_never] = FIRE_NEVER
+        if self._col_already is not None:
+            out[self._col_already] = FIRE_ALREADY
+        self.eval_count += 1
+        return out
 
     def _noise_ahead(self, counter: int, m: int) -> np.ndarray:
         """The read-noise normals of evaluations ``counter .. counter + m - 1`` (m, cols), from a

@@ -7,6 +7,7 @@ import pytest
 
 from analog_models import MramArray, preset
 from analog_models import rng
+from analog_models.array import FIRE_ALREADY, FIRE_NEVER
 
 
 def _array(seed=7, cols=64, name="paper", **kw):
@@ -46,6 +47,31 @@ def test_one_at_a_time_across_noise_blocks():
     again = np.stack([a.evaluate(xi) for xi in x[152:]])
     np.testing.assert_array_equal(again, ref[152:])
     assert a._noise_block[1] is not None                     # the path under test was taken
+
+
+@pytest.mark.parametrize("name,overrides", [
+    ("paper", {"faults.open_rate": 0.01, "faults.column_open_rate": 0.05,
+               "faults.comparator_stuck_high_rate": 0.05, "faults.comparator_stuck_low_rate": 0.05}),
+    ("ideal", {})], ids=["paper-faults", "ideal-noiseless"])
+def test_single_evaluation_path_equals_batch(name, overrides):
+    """One input vector takes the model's single-evaluation path (the co-simulation's): the
+    same bits as a batch with faulty devices and columns, and without noise; and a fresh array
+    each time (the adapter keeps what it gets)."""
+    cfg = preset(name, **overrides)
+    arrays = []
+    for _ in range(2):
+        arr = MramArray(cfg, 64, 64, seed=11)
+        arr.program_ideal(np.where(np.random.default_rng(1).random((64, 64)) < 0.5, 1, -1))
+        arrays.append(arr)
+    x = np.random.default_rng(4).random((90, 64)) < 0.5
+    ref = arrays[0].evaluate(x)
+    got = [arrays[1].evaluate(xi) for xi in x]
+    np.testing.assert_array_equal(np.stack(got), ref)
+    assert got[0] is not got[1] and not np.shares_memory(got[0], got[1])
+    if overrides:
+        col = arrays[1].faults.column
+        assert (col != 0).any() and (ref == FIRE_NEVER).any() and (ref == FIRE_ALREADY).any()
+        assert arrays[1]._any_open
 
 
 def test_draws_keyed_by_column_position_not_order():
