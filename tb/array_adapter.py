@@ -20,7 +20,7 @@ from cocotb.utils import get_sim_time
 
 from analog_models.array import FIRE_ALREADY, FIRE_NEVER, MramArray
 
-from .shim import SHIM_DELAY_BITS, SHIM_LOAD_BITS, SHIM_NEVER
+from .shim import SHIM_NEVER
 
 FS_PER_PS = 1000
 #: Fire times at or above this never reach the shim as edges (model: never; shim: no delay).
@@ -119,13 +119,15 @@ class ArrayAdapter:
             from .shim import SHIM_SLOTS
 
             self.dut.shim_high.value = self.stuck_high_mask
-            # Loads so far: the count above a slot's delays makes every load a change there.
-            self._loads = 0
+            self._go = [0] * SHIM_SLOTS
             # Simulation time (fs) after which each slot has no edge in flight.
             self._slot_free_fs = [0] * SHIM_SLOTS
             self._slot = 0
             # The slots' handles, looked up once (a lookup by name costs more than the write).
             self._shim_delay = [getattr(self.dut, f"shim_delay{k}_ps") for k in range(SHIM_SLOTS)]
+            self._shim_go = [getattr(self.dut, f"shim_go{k}") for k in range(SHIM_SLOTS)]
+            for go in self._shim_go:
+                go.value = 0
             loops = (self._evaluate_shim_loop, self._write_loop, self._read_loop)
         else:
             self.dut.array__cmp.value = self.stuck_high_mask
@@ -179,7 +181,7 @@ class ArrayAdapter:
             delays = np.where(fires, fire, SHIM_NEVER)
             now_fs = get_sim_time("fs")
             # A slot whose edges have all landed (see tb/shim.py: never reload a busy slot).
-            n = len(self._shim_delay)
+            n = len(self._go)
             for step in range(n):
                 k = (self._slot + step) % n
                 if self._slot_free_fs[k] <= now_fs:
@@ -190,9 +192,9 @@ class ArrayAdapter:
             self._slot = (k + 1) % n
             last_fs = int(fire.max(where=fires, initial=-1)) * FS_PER_PS + FS_PER_PS
             self._slot_free_fs[k] = now_fs + last_fs
-            self._loads = (self._loads + 1) % (1 << SHIM_LOAD_BITS)
-            self._shim_delay[k].value = (int.from_bytes(delays.astype("<u4").tobytes(), "little")
-                                         | self._loads << (self.cols * SHIM_DELAY_BITS))
+            self._shim_delay[k].value = int.from_bytes(delays.astype("<u4").tobytes(), "little")
+            self._go[k] ^= 1
+            self._shim_go[k].value = self._go[k]
 
     async def _write_loop(self):
         dut = self.dut
