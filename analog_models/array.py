@@ -461,8 +461,7 @@ class MramArray:
         never, already = (col == 1) | (col == 3), col == 2
         self._col_never = never if never.any() else None
         self._col_already = already if already.any() else None
-        self._one = {"xf": np.empty(self.rows), "t": np.empty(self.cols), "v": np.empty(self.cols),
-                     "fire": np.empty(self.cols, dtype=np.int64)}
+        self._one = {"xf": np.empty(self.rows), "t": np.empty(self.cols), "v": np.empty(self.cols)}
         self._dirty = False
 
     # ---- input checking --------------------------------------------------------------------
@@ -714,14 +713,21 @@ class MramArray:
                 v *= z
                 t += v
             _fire_times(t, out)
+        self._mark_faults(xf, out, v, _matmul)
+
+    def _mark_faults(self, xf: np.ndarray, out: np.ndarray, v: np.ndarray, matmul) -> None:
+        """The sentinels of faults into the fire times ``out`` of the inputs ``xf`` (one row or
+        a block of rows; ``v`` is scratch of ``out``'s shape): :data:`FIRE_NEVER` where an open
+        device cuts the conducting path or the column cannot fire, :data:`FIRE_ALREADY` for a
+        comparator stuck high. ``matmul(a, b, out=...)`` computes the open-path product."""
         if self._any_open:
-            _matmul(xf, self._open_diff, v)
+            matmul(xf, self._open_diff, out=v)
             v += self._open_base
             out[v > 0] = FIRE_NEVER
         if self._col_never is not None:
-            out[:, self._col_never] = FIRE_NEVER
+            out[..., self._col_never] = FIRE_NEVER
         if self._col_already is not None:
-            out[:, self._col_already] = FIRE_ALREADY
+            out[..., self._col_already] = FIRE_ALREADY
 
     def _evaluate_one(self, x: np.ndarray) -> np.ndarray:
         """:meth:`evaluate` of one input vector (bool, shape (rows,)): the arithmetic of
@@ -743,16 +749,9 @@ class MramArray:
             self._sigmas_from_sums(v)
             v *= self._noise_ahead(self.eval_count, 1)[0]
             t += v
-        out = np.empty(self.cols, dtype=np.int64)
+        out = np.empty(self.cols, dtype=np.int64)   # new each time: the caller keeps it
         _fire_times(t, out)
-        if self._any_open:
-            np.matmul(xf, self._open_diff, out=v)
-            v += self._open_base
-            out[v > 0] = FIRE_NEVER
-        if self._col_never is not None:
-            out[self._col_never] = FIRE_NEVER
-        if self._col_already is not None:
-            out[self._col_already] = FIRE_ALREADY
+        self._mark_faults(xf, out, v, np.matmul)
         self.eval_count += 1
         return out
 

