@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from macro_spec.params import MacroParams, BUS_DATA_BITS, MACRO_ID, MACRO_VERSION
+from macro_spec.params import BUS_DATA_BITS, MACRO_ID, MACRO_VERSION, PACKED_CODE_BITS, MacroParams
 from macro_spec.regmap import (
     FLAG_ABORTED, FLAG_BAD_CMD, FLAG_DONE, FLAG_REFUSED, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
     OP_COMPUTE, OP_COMPUTE_BATCH, OP_READ_ROW, OP_WRITE_ROW, reg,
@@ -120,6 +120,8 @@ class MacroInfo:
     id: int
     version: int
     params: MacroParams
+    #: The batch queue can return packed results (CTRL.PACK_CODES, register map 1.4).
+    can_pack: bool = False
 
     def __getattr__(self, name: str):
         # Only reached for names not defined here: the geometry's fields and derived sizes.
@@ -352,12 +354,17 @@ class MacroDriver:
     """
 
     def __init__(self, regs: RegisterAccess, max_polls: int = 100_000, max_wait_cycles: int = 1 << 22,
-                 use_batch: bool = True):
+                 use_batch: bool = True, pack_codes: bool = True):
         if max_polls < 1:
             raise UsageError(f"max_polls must be at least 1, not {max_polls}")
         self.regs = regs
         #: Run input batches through the hardware queue (COMPUTE_BATCH) when the macro has one.
         self.use_batch = bool(use_batch)
+        #: Let COMPUTE_BATCH return the codes 4 bits each (CTRL.PACK_CODES) whenever the
+        #: configured TDC_CODE_MAX keeps them below 16: 12 instead of 20 result words per vector
+        #: for a 64-column macro, the same values.
+        self.pack_codes = bool(pack_codes)
+        self._ctrl_pack: bool | None = None        # CTRL.PACK_CODES as last written (None: unknown)
         self.max_polls = int(max_polls)
         self.max_wait_cycles = int(max_wait_cycles)
         # A backend that can sleep on the interrupt pin saves the FLAGS polling.
@@ -412,7 +419,13 @@ class MacroDriver:
         if params.batch_depth and params.result_words != batch_caps["RESULT_WORDS"]:
             raise IdentificationError(f"implausible BATCH_CAPS {batch_caps}: {batch_caps['RESULT_WORDS']} "
                                       f"result words where the geometry needs {params.result_words}")
-        self.info = MacroInfo(ident, version, params)
+        # Register map 1.4 added packed batch results.
+        can_pack = bool(params.batch_depth) and version >= 0x0001_0004
+        if can_pack and params.packed_result_words != batch_caps["PACKED_WORDS"]:
+            raise IdentificationError(f"implausible BATCH_CAPS {batch_caps}: {batch_caps['PACKED_WORDS']} packed "
+                                      f"result words where the geometry needs {params.packed_result_words}")
+        self.info = MacroInfo(ident, version, params, can_pack)
+        self._ctrl_pack = None
         n = self.info.cols
         self._intercept = np.zeros(n)
         self._gain = np.ones(n)
@@ -693,7 +706,15 @@ class MacroDriver:
         one block of BATCH_OUT reads streamed while the batch runs, one completion."""
         info = self._need_open()
         batch = x_bits.shape[0]
-        rw, cw = info.result_words, info.code_words
+        # Packed results whenever no code can exceed what 4 bits hold (same values, fewer words).
+        pack = info.can_pack and self.pack_codes and self._code_max() < (1 << PACKED_CODE_BITS)
+        if self._ctrl_pack != pack:
+            await self.regs.modify_fields("CTRL", PACK_CODES=int(pack))
+            self._ctrl_pack = pack
+        if pack:
+            rw, cw, fb = info.packed_result_words, info.packed_code_words, PACKED_CODE_BITS
+        else:
+            rw, cw, fb = info.result_words, info.code_words, info.code_field_bits
         codes = np.zeros((batch, info.cols), dtype=np.int64)
         act = np.zeros((batch, info.cols), dtype=bool)
         tmo = np.zeros((batch, info.cols), dtype=bool)
@@ -712,8 +733,16 @@ class MacroDriver:
             await self.regs.write_reg("CMD", _fields_word("CMD", OP=OP_COMPUTE_BATCH))
             words = np.array(await self.regs.read_fifo(out_addr, n * rw), dtype=np.uint32).reshape(n, rw)
             await self._wait(f"COMPUTE_BATCH of {n}")
+            if info.can_pack:
+                # The layout the words were read in must be the one the macro used, and every
+                # word must have been read.
+                status = await self.regs.read_fields("BATCH_STATUS")
+                if status["PACKED"] != pack or status["OUT_LEVEL"]:
+                    raise MacroError(f"COMPUTE_BATCH of {n}: results were read as {'packed' if pack else 'full'} "
+                                     f"words but BATCH_STATUS reads {status} (CTRL or TDC_CODE_MAX changed "
+                                     "behind the driver?)")
             self.stats["computes"] += n
-            codes[start:start + n] = _unpack_code_rows(words[:, :cw], info.code_field_bits, info.cols)
+            codes[start:start + n] = _unpack_code_rows(words[:, :cw], fb, info.cols)
             act[start:start + n] = _words_to_bool_rows(words[:, cw:cw + info.col_words], info.cols)
             tmo[start:start + n] = _words_to_bool_rows(words[:, cw + info.col_words:], info.cols)
         return codes, act, tmo
@@ -997,6 +1026,14 @@ class SyncMacroDriver:
         if getattr(self.driver.regs, "synchronous", False):
             return run_sync(coro)
         return asyncio.run(coro)
+
+    def __setattr__(self, name: str, value) -> None:
+        # Settings such as ``use_batch`` or ``pack_codes`` belong to the driver: setting them
+        # here must reach it, not shadow it on the wrapper.
+        if name != "driver" and hasattr(self.driver, name):
+            setattr(self.driver, name, value)
+        else:
+            object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self.driver, name)

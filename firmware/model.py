@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from macro_spec.params import BUS_DATA_BITS, MacroParams
+from macro_spec.params import BUS_DATA_BITS, PACKED_CODE_BITS, MacroParams
 from macro_spec.regmap import (
     ADDR_BITS, FLAG_DONE, FLAG_BAD_CMD, FLAG_QUEUE, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
     OP_COMPUTE, OP_COMPUTE_BATCH, OP_NAMES, OP_READ_ROW, OP_WRITE_ROW, REGISTERS, Register, reg,
@@ -79,13 +79,16 @@ def _words_to_bits_np(words: list[int], n_bits: int) -> np.ndarray:
     return np.unpackbits(raw, bitorder="little")[:n_bits].astype(bool)
 
 
-def _result_words(p: MacroParams, codes: np.ndarray, act: np.ndarray, tmo: np.ndarray) -> list[int]:
-    """BATCH_OUT words of a batch: per vector the CODE words, the ACT words, the TMO words."""
+def _result_words(p: MacroParams, codes: np.ndarray, act: np.ndarray, tmo: np.ndarray,
+                  packed: bool = False) -> list[int]:
+    """BATCH_OUT words of a batch: per vector the CODE words (or the packed code words), the
+    ACT words, the TMO words."""
     from .regs import pack_codes
 
+    fb, cw = (PACKED_CODE_BITS, p.packed_code_words) if packed else (p.code_field_bits, p.code_words)
     out: list[int] = []
     for c, a, t in zip(codes, act, tmo):
-        out += pack_codes(c, p.code_field_bits, p.code_words)
+        out += pack_codes(c, fb, cw)
         out += _bits_to_words_np(a, p.col_words) + _bits_to_words_np(t, p.col_words)
     return out
 
@@ -182,6 +185,7 @@ class FastMacroModel(RegisterAccess):
         self._batch_partial: list[int] = []     # words of the vector being received
         self._batch_out: list[int] = []         # result words of the last batch
         self._batch_out_pos = 0                  # words of it already popped
+        self._batch_packed = False               # its results are packed (BATCH_STATUS.PACKED)
 
     def _get(self, name: str, field: str | None = None, index: int = 0) -> int:
         """Value of an RW register (or one of its fields) as stored."""
@@ -249,13 +253,14 @@ class FastMacroModel(RegisterAccess):
         if name == "RETRY_TOTAL":
             return self._retry_total
         if name == "BATCH_STATUS":
-            rw = self.params.result_words
+            rw = self.params.packed_result_words if self._batch_packed else self.params.result_words
             out_words = len(self._batch_out) - self._batch_out_pos
             bs = reg("BATCH_STATUS")
             return (bs.field("IN_LEVEL").insert(len(self._batch_in))
                     | bs.field("IN_WORDS").insert(len(self._batch_partial))
                     | bs.field("OUT_LEVEL").insert(-(-out_words // rw))
-                    | bs.field("OUT_WORD").insert(self._batch_out_pos % rw if out_words else 0))
+                    | bs.field("OUT_WORD").insert(self._batch_out_pos % rw if out_words else 0)
+                    | bs.field("PACKED").insert(int(self._batch_packed)))
         window = {"RDATA": self._rdata, "FAIL_MASK": self._fail_mask, "ACT": self._act,
                   "TMO": self._tmo, "CODE": self._code}
         if name in window:
@@ -425,7 +430,10 @@ class FastMacroModel(RegisterAccess):
         x = np.stack([_words_to_bits_np(w, p.rows) for w in self._batch_in])
         self._batch_in = []
         codes, act, tmo = self._compute(x)
-        self._batch_out = _result_words(p, codes, act, tmo)
+        # Packed as the RTL decides it at the start: CTRL.PACK_CODES, and no code above 15.
+        cmax = min(self._get("TDC_CODE_MAX", "MAX"), p.code_max)
+        self._batch_packed = bool(self._get("CTRL", "PACK_CODES")) and cmax < (1 << PACKED_CODE_BITS)
+        self._batch_out = _result_words(p, codes, act, tmo, self._batch_packed)
         self._batch_out_pos = 0
 
     def _sense(self, row: int, side: int) -> np.ndarray:

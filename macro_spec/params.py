@@ -32,7 +32,9 @@ POST_LANES_CHOICES = (4, 8, 16)
 #: Identification word in the ID register ("MCIM" in ASCII).
 MACRO_ID = 0x4D43494D
 #: Register-map version; bump when a register changes meaning.
-MACRO_VERSION = 0x0001_0003
+MACRO_VERSION = 0x0001_0004
+#: Bits per code in packed batch results (CTRL.PACK_CODES; codes up to 15).
+PACKED_CODE_BITS = 4
 
 
 def _check_int(name: str, value, lo: int, hi: int) -> int:
@@ -125,6 +127,17 @@ class MacroParams:
     def result_words(self) -> int:
         """32-bit words of one batch result in BATCH_OUT: the CODE words, then ACT, then TMO."""
         return self.code_words + 2 * self.col_words
+
+    @property
+    def packed_code_words(self) -> int:
+        """32-bit words of the codes in a packed batch result (:data:`PACKED_CODE_BITS` each)."""
+        return -(-self.cols * PACKED_CODE_BITS // BUS_DATA_BITS)
+
+    @property
+    def packed_result_words(self) -> int:
+        """32-bit words of one packed batch result in BATCH_OUT (CTRL.PACK_CODES in force): the
+        codes :data:`PACKED_CODE_BITS` bits each, then ACT, then TMO."""
+        return self.packed_code_words + 2 * self.col_words
 
     @property
     def post_groups(self) -> int:

@@ -231,7 +231,10 @@ REGISTERS: tuple[Register, ...] = (
                     "which had 4)", lambda p: p.post_lanes.bit_length() - 1)),
              const=True),
     Register("CTRL", 0x00C, "RW", "Control bits",
-             (Field("VERIFY_EN", 0, 1, "read back and retry after each row write", 1),)),
+             (Field("VERIFY_EN", 0, 1, "read back and retry after each row write", 1),
+              Field("PACK_CODES", 1, 1, "COMPUTE_BATCH results carry the codes 4 bits each, 8 per word, when "
+                    "min(TDC_CODE_MAX, 2**TDC_BITS-1) <= 15 as the batch starts (see BATCH_STATUS.PACKED; "
+                    "register map 1.4)"))),
     Register("CMD", 0x010, "WO", "Command: writing starts an operation (refused while busy)",
              (Field("OP", 0, 3, "1 COMPUTE, 2 WRITE_ROW (from WDATA), 3 READ_ROW (into RDATA), "
                                 "4 COMPUTE_BATCH (every vector of the input queue)"),
@@ -276,17 +279,21 @@ REGISTERS: tuple[Register, ...] = (
              (Field("BITS", 0, 32, "32 rows per word"),)),
     Register("BATCH_OUT", 0x054, "RO",
              "Result queue of the last COMPUTE_BATCH: each read pops the next word (per vector: CODE words, "
-             "ACT words, TMO words); while the batch runs a read waits for its word; reads 0 with FLAGS.QUEUE "
+             "or the packed codes when BATCH_STATUS.PACKED, ACT words, TMO words); while the batch runs a read waits for its word; reads 0 with FLAGS.QUEUE "
              "when empty, 0 with FLAGS.REFUSED during another command",
              (Field("WORD", 0, 32, "next result word"),), pops=True),
     Register("BATCH_STATUS", 0x058, "RO", "Fill levels of the batch queues",
              (Field("IN_LEVEL", 0, 8, "complete input vectors queued"),
               Field("IN_WORDS", 8, 3, "words of the next input vector received so far"),
               Field("OUT_LEVEL", 16, 8, "results not yet read out completely"),
-              Field("OUT_WORD", 24, 7, "words of the current result already read"))),
+              Field("OUT_WORD", 24, 7, "words of the current result already read"),
+              Field("PACKED", 31, 1, "the results of the last COMPUTE_BATCH are packed (CTRL.PACK_CODES "
+                    "applied; register map 1.4)"))),
     Register("BATCH_CAPS", 0x05C, "RO", "Batch queue geometry of this instance",
              (Field("DEPTH", 0, 8, "input vectors the queue holds (0: no batch mode)", lambda p: p.batch_depth),
-              Field("RESULT_WORDS", 8, 8, "BATCH_OUT words per result", lambda p: p.result_words)),
+              Field("RESULT_WORDS", 8, 8, "BATCH_OUT words per result", lambda p: p.result_words),
+              Field("PACKED_WORDS", 16, 8, "BATCH_OUT words per packed result (register map 1.4)",
+                    lambda p: p.packed_result_words)),
              const=True),
     Register("X", 0x100, "RW", "Input vector, bit i = row i, 1 means +1",
              (Field("BITS", 0, 32, "32 rows per word"),), count=lambda p: p.row_words, reserve=4),

@@ -1,11 +1,11 @@
 """Batch queue: many input vectors in, one COMPUTE_BATCH, one completion, results out."""
 
-from amaranth import Cat, Module, Signal
+from amaranth import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from macro_spec.params import BUS_DATA_BITS, MacroParams
+from macro_spec.params import BUS_DATA_BITS, PACKED_CODE_BITS, MacroParams
 
 
 class BatchQueue(wiring.Component):
@@ -54,6 +54,14 @@ class BatchQueue(wiring.Component):
         result queue is one memory per word, so no signal ever holds the whole result: an
         event-driven simulator then updates one 32-bit word when a code changes, not a
         640-bit vector.
+    pack : In(1)
+        Pack the codes of the results of a batch started now (CTRL.PACK_CODES, allowed only
+        while the codes cannot exceed 15; the top level checks that).
+    packed : Out(1)
+        The results in the queue are packed (``pack`` as the batch started): BATCH_OUT then
+        returns ``packed_result_words`` words per result, the codes :data:`PACKED_CODE_BITS`
+        bits each, then ACT and TMO. The result memories hold the same words either way;
+        the packed code words are put together from them as they are read.
     x : Out(rows)
         Input vector for the compute being started.
     comp_start : Out(1)
@@ -79,7 +87,8 @@ class BatchQueue(wiring.Component):
             raise ValueError("a BatchQueue needs batch_depth >= 1")
         self._p = params
         super().__init__({
-            "push": In(1), "push_data": In(BUS_DATA_BITS), "pop": In(1), "start": In(1),
+            "push": In(1), "push_data": In(BUS_DATA_BITS), "pop": In(1), "start": In(1), "pack": In(1),
+            "packed": Out(1),
             "comp_done": In(1), "result": In(BUS_DATA_BITS).array(params.result_words),
             "x": Out(params.rows), "comp_start": Out(1), "active": Out(1), "done": Out(1), "wait": Out(1),
             "out_word": Out(BUS_DATA_BITS), "overflow": Out(1), "underflow": Out(1),
@@ -135,15 +144,31 @@ class BatchQueue(wiring.Component):
         # that finishes a result may fall in the same cycle: the level takes both.
         store, popped = Signal(), Signal()
         m.d.comb += [rd.addr.eq(out_index) for rd in out_rd]
+        cw, pcw = p.code_words, p.packed_code_words
+        # A packed code word takes the low PACKED_CODE_BITS of every code of `per` CODE words.
+        fb, per = p.code_field_bits, BUS_DATA_BITS // (p.codes_per_word * PACKED_CODE_BITS)
+
+        def packed_word(w):
+            return Cat(*(out_rd[k].data.word_select(i, fb)[:PACKED_CODE_BITS]
+                         for k in range(w * per, min((w + 1) * per, cw)) for i in range(p.codes_per_word)))
+
         with m.If(out_level != 0):
-            with m.Switch(out_word_index):
-                for w, rd in enumerate(out_rd):
-                    with m.Case(w):
-                        m.d.comb += self.out_word.eq(rd.data)
+            with m.If(self.packed):
+                with m.Switch(out_word_index):
+                    for w in range(p.packed_result_words):
+                        with m.Case(w):
+                            m.d.comb += self.out_word.eq(packed_word(w) if w < pcw else
+                                                         out_rd[w - pcw + cw].data)
+            with m.Else():
+                with m.Switch(out_word_index):
+                    for w, rd in enumerate(out_rd):
+                        with m.Case(w):
+                            m.d.comb += self.out_word.eq(rd.data)
+        last_word = Mux(self.packed, p.packed_result_words - 1, p.result_words - 1)
         with m.If(self.pop):
             with m.If(out_level == 0):
                 m.d.comb += self.underflow.eq(1)
-            with m.Elif(out_word_index == p.result_words - 1):
+            with m.Elif(out_word_index == last_word):
                 m.d.comb += popped.eq(1)
                 m.d.sync += [out_word_index.eq(0), out_index.eq(out_index + 1)]
             with m.Else():
@@ -162,7 +187,7 @@ class BatchQueue(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [issue.eq(0), stored.eq(0), out_level.eq(0), out_index.eq(0),
-                                 out_word_index.eq(0)]
+                                 out_word_index.eq(0), self.packed.eq(self.pack)]
                     m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += [self.active.eq(1), self.comp_start.eq(1)]

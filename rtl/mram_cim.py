@@ -5,7 +5,7 @@ from amaranth.hdl import ResetInserter
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from macro_spec.params import MacroParams, BUS_DATA_BITS
+from macro_spec.params import BUS_DATA_BITS, PACKED_CODE_BITS, MacroParams
 from macro_spec.regmap import (ADDR_BITS, OP_COMPUTE, OP_COMPUTE_BATCH, OP_READ_ROW, OP_WRITE_ROW, reg)
 
 from .array_port import ArraySignature
@@ -220,8 +220,12 @@ class MramCim(wiring.Component):
             # A read refused during another command returns 0, like an empty queue.
             m.d.comb += [rf.ro_batch_out.eq(Mux(other_busy | soft_reset, 0, batch.out_word)),
                          rf.wait_batch_out.eq(batch.wait)]
+            # Packed results only while no code can exceed 15: min(TDC_CODE_MAX, counter max).
+            small_codes = (rf.rw_tdc_code_max[PACKED_CODE_BITS:16] == 0) if p.tdc_bits > PACKED_CODE_BITS else 1
+            m.d.comb += batch.pack.eq(_field("CTRL", "PACK_CODES", rf.rw_ctrl) & small_codes)
             fields = {"IN_LEVEL": batch.in_level, "IN_WORDS": batch.in_words,
-                      "OUT_LEVEL": batch.out_level, "OUT_WORD": batch.out_word_index}
+                      "OUT_LEVEL": batch.out_level, "OUT_WORD": batch.out_word_index,
+                      "PACKED": batch.packed}
             # Each field into its bits (they do not overlap): no adder chain over the word for an
             # event-driven simulator to re-evaluate whenever a level or the word index moves.
             for k, v in fields.items():

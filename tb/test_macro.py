@@ -11,6 +11,7 @@ import numpy as np
 from cocotb.triggers import ClockCycles, Timer
 
 from firmware.regs import BusError, bits_to_words, unpack_codes, words_to_bits
+from macro_spec.params import PACKED_CODE_BITS
 from macro_spec.regmap import (FLAG_ABORTED, FLAG_BAD_CMD, FLAG_DONE, FLAG_QUEUE, FLAG_REFUSED, FLAG_TIMEOUT,
                                FLAG_WRITE_FAIL, OP_COMPUTE, OP_COMPUTE_BATCH, REGISTERS, reg)
 
@@ -569,7 +570,8 @@ async def batch_queue(dut):
     bi, bo = reg("BATCH_IN").offset, reg("BATCH_OUT").offset
     rng = np.random.default_rng(tb.seed)
     tb.program_ideal(rng.choice([-1, 1], size=(p.rows, p.cols)))
-    assert await tb.regs.read_fields("BATCH_CAPS") == {"DEPTH": depth, "RESULT_WORDS": rw}
+    assert await tb.regs.read_fields("BATCH_CAPS") == {"DEPTH": depth, "RESULT_WORDS": rw,
+                                                       "PACKED_WORDS": p.packed_result_words}
 
     async def flags_now(clear=True):
         f = await tb.regs.read_reg("FLAGS")
@@ -587,7 +589,8 @@ async def batch_queue(dut):
     for n in (depth, 3, 1):
         x = rng.integers(0, 2, size=(n, p.rows)).astype(bool)
         await push(x)
-        assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": n, "IN_WORDS": 0, "OUT_LEVEL": 0, "OUT_WORD": 0}
+        assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": n, "IN_WORDS": 0, "OUT_LEVEL": 0, "OUT_WORD": 0,
+                                                             "PACKED": 0}
         evals, ops = len(tb.adapter.log.evaluations), await tb.regs.read_reg("OP_COUNT")
         await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
         stream = n == depth
@@ -613,7 +616,8 @@ async def batch_queue(dut):
         assert await tb.regs.read_reg("OP_COUNT") == ops + n
         assert (await tb.regs.read_fields("STATUS"))["LAST_OP"] == OP_COMPUTE_BATCH
         if not stream:
-            assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": 0, "IN_WORDS": 0, "OUT_LEVEL": n, "OUT_WORD": 0}
+            assert await tb.regs.read_fields("BATCH_STATUS") == {"IN_LEVEL": 0, "IN_WORDS": 0, "OUT_LEVEL": n, "OUT_WORD": 0,
+                                                                 "PACKED": 0}
             words = await tb.regs.read_fifo(bo, n * rw)
         assert await tb.regs.read_reg("BATCH_STATUS") == 0
         for k in range(n):
@@ -626,6 +630,36 @@ async def batch_queue(dut):
         # The CODE registers show the batch's last result, as after a single COMPUTE.
         assert await tb.regs.read_window("CODE", p.code_words) == words[(n - 1) * rw:(n - 1) * rw + p.code_words]
         assert await tb.regs.read(bo) == 0 and await flags_now() == FLAG_QUEUE
+
+    # Packed results (CTRL.PACK_CODES): 4-bit codes, 8 a word, only while the codes cannot
+    # exceed 15; the same codes, ACT and TMO as the full layout. With TDC_CODE_MAX = 16 the bit
+    # is set but the results keep the full layout.
+    saved_cmax = tb.scoreboard.settings["TDC_CODE_MAX"]
+    await tb.regs.modify_fields("CTRL", PACK_CODES=1)
+    prw, pcw = p.packed_result_words, p.packed_code_words
+    for cmax, packed in ((16, 0), (15, 1), (3, 1)):
+        await tb.configure({"TDC_CODE_MAX": cmax})
+        n = min(depth, 3)
+        x = rng.integers(0, 2, size=(n, p.rows)).astype(bool)
+        await push(x)
+        evals = len(tb.adapter.log.evaluations)
+        await tb.regs.write_reg("CMD", cmd_word(OP_COMPUTE_BATCH))
+        assert (await wait_done(tb.regs)) & FLAG_DONE
+        status = await tb.regs.read_fields("BATCH_STATUS")
+        assert status["PACKED"] == packed and status["OUT_LEVEL"] == n, f"TDC_CODE_MAX {cmax}: {status}"
+        width = prw if packed else rw
+        words = await tb.regs.read_fifo(bo, n * width)
+        assert await tb.regs.read(bo) == 0 and await flags_now() == FLAG_QUEUE, "result words left over"
+        for k in range(n):
+            rec = words[k * width:(k + 1) * width]
+            cw_k, fb = (pcw, PACKED_CODE_BITS) if packed else (p.code_words, p.code_field_bits)
+            codes = np.array(unpack_codes(rec[:cw_k], fb, p.cols))
+            act = np.array(words_to_bits(rec[cw_k:cw_k + p.col_words], p.cols), bool)
+            tmo = np.array(words_to_bits(rec[cw_k + p.col_words:], p.cols), bool)
+            assert (tb.adapter.log.evaluations[evals + k].x_bits == x[k]).all(), f"vector {k} out of order"
+            tb.scoreboard.check(codes, act, tmo)
+    await tb.regs.modify_fields("CTRL", PACK_CODES=0)
+    await tb.configure({"TDC_CODE_MAX": saved_cmax})
 
     # During a single COMPUTE a result read is refused (0, nothing popped).
     await tb.regs.write_window("X", bits_to_words(np.ones(p.rows, bool), p.row_words))
