@@ -15,16 +15,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from cocotb.handle import _GPISetAction
 from cocotb.triggers import FallingEdge, First, RisingEdge, Timer
 from cocotb.utils import get_sim_time
 
 from analog_models.array import FIRE_ALREADY, FIRE_NEVER, MramArray
 
-from .shim import SHIM_NEVER
+from .shim import SHIM_DELAY_BITS, SHIM_NEVER
 
 FS_PER_PS = 1000
-#: Fire times at or above this never reach the shim as edges (model: never; shim: no delay).
-_SHIM_LIMIT = min(FIRE_NEVER, SHIM_NEVER)
+#: cocotb's action code for a write applied at once (its ``Immediate``).
+_NO_DELAY = _GPISetAction.NO_DELAY.value
+
+
+def _gpi(handle):
+    """The GPI object behind a cocotb 2.1 handle: reads and writes of it skip cocotb's
+    LogicArray conversions and range checks, which cost more than the access on the adapter's
+    once-per-operation path."""
+    return handle._handle
+
+
+def shim_delay_binstr(fire: np.ndarray) -> tuple[str, int]:
+    """A shim slot's delay vector for the model's fire times, as the binary text the simulator
+    takes (most significant bit first: the last column's delay first), and the last finite
+    delay in picoseconds (-1 if no column fires).
+
+    Each column's delay is its fire time in picoseconds; a column that never fires
+    (:data:`FIRE_NEVER`, or a time the 32-bit field cannot hold) and one whose comparator is
+    stuck high (:data:`FIRE_ALREADY`, which the shim's ``shim_high`` holds) get
+    :data:`SHIM_NEVER`.
+    """
+    # As unsigned, FIRE_ALREADY (-1) is the largest value: every sentinel clips to SHIM_NEVER.
+    delays = np.minimum(fire.view(np.uint64), SHIM_NEVER).astype("<u4")
+    last = int(delays.max())
+    if last == SHIM_NEVER:  # some column never fires: the last edge is the largest other delay
+        finite = delays[delays != SHIM_NEVER]
+        last = int(finite.max()) if finite.size else -1
+    return format(int.from_bytes(delays.tobytes(), "little"), f"0{SHIM_DELAY_BITS * len(delays)}b"), last
 
 
 def int_to_bits(value: int, n: int) -> np.ndarray:
@@ -109,6 +136,7 @@ class ArrayAdapter:
         self._wr_rise = RisingEdge(dut.array__wr_en)
         self._wr_fall = FallingEdge(dut.array__wr_en)
         self._rd_rise = RisingEdge(dut.array__rd_en)
+        self._gpi_x = _gpi(dut.array__x)
         self._tasks = []
 
     def start(self):
@@ -128,6 +156,8 @@ class ArrayAdapter:
             self._shim_go = [getattr(self.dut, f"shim_go{k}") for k in range(SHIM_SLOTS)]
             for go in self._shim_go:
                 go.value = 0
+            self._gpi_delay = [_gpi(h) for h in self._shim_delay]
+            self._gpi_go = [_gpi(h) for h in self._shim_go]
             loops = (self._evaluate_shim_loop, self._write_loop, self._read_loop)
         else:
             self.dut.array__cmp.value = self.stuck_high_mask
@@ -145,7 +175,7 @@ class ArrayAdapter:
     async def _next_evaluation(self) -> np.ndarray:
         """Wait for ``evaluate`` to rise; return (and log) the model's fire times for the inputs."""
         await self._eval_rise
-        x = pins_to_bits(self.dut.array__x.value, self.rows)
+        x = pins_to_bits(self._gpi_x.get_signal_val_binstr(), self.rows)
         fire = self.array.evaluate(x)       # one vector: the model's single-evaluation path
         self.log.evaluations.append(Evaluation(x, fire))
         return fire
@@ -176,9 +206,7 @@ class ArrayAdapter:
     async def _evaluate_shim_loop(self):
         while True:
             fire = await self._next_evaluation()
-            # FIRE_ALREADY only comes from comparators stuck high, which shim_high holds.
-            fires = (fire >= 0) & (fire < _SHIM_LIMIT)
-            delays = np.where(fires, fire, SHIM_NEVER)
+            delays, last_ps = shim_delay_binstr(fire)
             now_fs = get_sim_time("fs")
             # A slot whose edges have all landed (see tb/shim.py: never reload a busy slot).
             n = len(self._go)
@@ -190,11 +218,12 @@ class ArrayAdapter:
                 raise RuntimeError(f"all {n} comparator-shim slots still hold edges of earlier evaluations "
                                    "(evaluations much shorter than their fire times); use the Python edge path")
             self._slot = (k + 1) % n
-            last_fs = int(fire.max(where=fires, initial=-1)) * FS_PER_PS + FS_PER_PS
-            self._slot_free_fs[k] = now_fs + last_fs
-            self._shim_delay[k].value = int.from_bytes(delays.astype("<u4").tobytes(), "little")
+            self._slot_free_fs[k] = now_fs + (last_ps + 1) * FS_PER_PS
+            # Both at once (no wait for the read-write phase): the delays first, then the toggle
+            # that starts the slot's processes, in this time step as before.
+            self._gpi_delay[k].set_signal_val_binstr(_NO_DELAY, delays)
             self._go[k] ^= 1
-            self._shim_go[k].value = self._go[k]
+            self._gpi_go[k].set_signal_val_int(_NO_DELAY, self._go[k])
 
     async def _write_loop(self):
         dut = self.dut

@@ -108,3 +108,22 @@ def test_pins_to_bits():
     for bad, n in (("00x1", 4), ("0z01", 4), ("0101", 5)):
         with pytest.raises(ValueError, match="0 and 1"):
             pins_to_bits(bad, n)
+
+
+def test_shim_delay_binstr():
+    """The shim slot's delay text: column j's fire time in bits 32 j + 31 .. 32 j (the last column
+    first in the text); never, stuck-high and times beyond 32 bits become SHIM_NEVER; the last
+    finite delay sets how long the slot stays busy (-1 when nothing fires)."""
+    from analog_models.array import FIRE_ALREADY, FIRE_NEVER
+    from tb.array_adapter import shim_delay_binstr
+    from tb.shim import SHIM_NEVER
+
+    fire = np.array([5, FIRE_NEVER, FIRE_ALREADY, 1 << 32, SHIM_NEVER - 1, 123_456, 0, 7], dtype=np.int64)
+    text, last = shim_delay_binstr(fire)
+    assert len(text) == 32 * len(fire) and set(text) <= {"0", "1"}
+    value = int(text, 2)
+    got = [(value >> (32 * j)) & 0xFFFFFFFF for j in range(len(fire))]
+    assert got == [5, SHIM_NEVER, SHIM_NEVER, SHIM_NEVER, SHIM_NEVER - 1, 123_456, 0, 7]
+    assert last == SHIM_NEVER - 1
+    assert shim_delay_binstr(np.array([3, 9, 4], dtype=np.int64))[1] == 9
+    assert shim_delay_binstr(np.full(4, FIRE_NEVER, dtype=np.int64))[1] == -1
