@@ -6,7 +6,8 @@ wakes every one of those threads on every clock edge, and re-runs a next-state b
 any signal it reads changes, whether or not the register will load it: a TDC code register
 that captures ``code`` once per evaluation re-ran its block on every cycle that ``code``
 counted. This pass rewrites each module, in the text, as follows; the design's behaviour, its
-registers, their names and their initial values do not change.
+registers, their names and their initial values do not change (step 7 drops wires that
+nothing reads).
 
 1. **Fold** each next-state block into its register. A block ``always @* begin T = q; ... T = e;
    ... end`` whose targets are read nowhere but by ``always @(posedge clk) q <= T;`` becomes the
@@ -60,6 +61,14 @@ registers, their names and their initial values do not change.
    concatenation over several parts is split at the parts' edges; anything else goes through a
    new wire of its assignment's width, so it is evaluated in the same width as before.
 
+7. **Unread wires dropped.** A wire declared in a module, driven by one whole continuous
+   assignment and named nowhere else goes, with its assignment (repeated until none is left).
+   Yosys keeps such wires for Amaranth's names of signals that its flattening of ports
+   disconnected: the batch queue's ``result__*`` words, built again from the codes they
+   duplicate, and ``captured_codes__*``, copies of the TDC's ``code*`` registers. Icarus
+   evaluated every one of them at each change of its inputs; the signals they copy are still
+   in the design and in its waveforms.
+
 The guards go through the macro :data:`GUARD_MACRO`, which the text defines as the constant 1
 under Verilator and in synthesis (both evaluate or build every expression anyway) and as the
 expression elsewhere (Icarus); steps 1 and 2 apply everywhere. The reset test of step 4 goes
@@ -77,6 +86,7 @@ one item per line or ``begin``/``end`` block); :func:`optimise` is deterministic
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 __all__ = ["optimise", "FANIN", "GUARD_MACRO"]
@@ -671,7 +681,8 @@ def _merge_ifs(stmts) -> list:
     return out
 
 
-def _module(body: list[str], counter: list[int], fanin: int, prefix: str, part_prefix: str) -> list[str]:
+def _module(body: list[str], counter: list[int], fanin: int, prefix: str, part_prefix: str,
+            keep_names: bool = False) -> list[str]:
     items = _fold(_items(body))
     widths = {}
     for it in items:
@@ -766,7 +777,52 @@ def _module(body: list[str], counter: list[int], fanin: int, prefix: str, part_p
         else:
             out += ["    " + line for line in tree]
         out.append("  end")
-    return _merge_part_assigns(_procedural_bitwise(out, widths), widths, part_prefix, counter)
+    # Step 7 before step 5 (which makes wires into processes) and after step 6 (which makes
+    # wires driven in parts into wholly assigned ones).
+    drop = (lambda lines: lines) if keep_names else _drop_unread
+    out = _procedural_bitwise(drop(out), widths)
+    return drop(_merge_part_assigns(out, widths, part_prefix, counter))
+
+
+_WIRE_DECL = re.compile(r"  wire (?:signed )?(?:\[\d+:\d+\] )?(\\\S+ |[A-Za-z_][\w$]*);")
+_WHOLE_ASSIGN = re.compile(r"  assign (\\\S+ |[A-Za-z_][\w$]*) = [^;]*;")
+
+
+def _drop_unread(lines: list[str]) -> list[str]:
+    """Step 7 (see the module docstring): wires that nothing reads, with their assignments."""
+    try:
+        # (The guards' macro calls are read as plain names: "`" dropped.)
+        names = [[t.rstrip() for t in _tokens(line.replace("`", "")) if _is_ident(t)] for line in lines]
+    except _Unsupported:
+        return lines
+    count = Counter(n for line in names for n in line)
+    decl, assign = {}, {}
+    for k, line in enumerate(lines):
+        if m := _WIRE_DECL.fullmatch(line):
+            decl.setdefault(m.group(1).rstrip(), []).append(k)
+        elif m := _WHOLE_ASSIGN.fullmatch(line):
+            assign.setdefault(m.group(1).rstrip(), []).append(k)
+    # Declared once as a wire (not a port), driven by one whole assignment, named nowhere else;
+    # dropping one may leave the wires its assignment read unread in turn.
+    drop, todo = set(), [n for n in decl if count[n] == 2 and len(decl[n]) == 1 and len(assign.get(n, ())) == 1]
+    while todo:
+        n = todo.pop()
+        if n in drop or count[n] != 2:
+            continue
+        drop.update((decl[n][0], assign[n][0]))
+        count[n] = 0
+        for r in names[assign[n][0]][2:]:   # past "assign" and the wire itself
+            count[r] -= 1
+            if count[r] == 2 and len(decl.get(r, ())) == 1 and len(assign.get(r, ())) == 1:
+                todo.append(r)
+    out = []
+    for k, line in enumerate(lines):
+        if k in drop:
+            while out and re.fullmatch(r"  \(\*.*\*\)", out[-1]):
+                out.pop()   # the declaration's attributes go with it
+            continue
+        out.append(line)
+    return out
 
 
 #: Narrowest continuous bitwise assignment that step 5 turns into a process.
@@ -969,7 +1025,8 @@ def _merge_part_assigns(lines: list[str], widths: dict[str, int], temp_prefix: s
 
 
 #: First line of rewritten text; text that starts with it is returned unchanged.
-MARK = "// Rewritten by rtl/verilog_opt.py for event-driven simulation: same behaviour, registers and names."
+MARK = ("// Rewritten by rtl/verilog_opt.py for event-driven simulation: same behaviour and registers; "
+        "the names but of wires nothing reads.")
 #: Macro that every guard expression goes through.
 GUARD_MACRO = "VERILOG_OPT_GUARD"
 #: Its definition, at the top of the text: the guards pay off in an event-driven simulator only.
@@ -991,8 +1048,10 @@ PRELUDE = [
 ]
 
 
-def optimise(text: str, fanin: int = FANIN) -> str:
-    """The Verilog ``text`` (from Yosys' ``write_verilog``) rewritten for simulation speed."""
+def optimise(text: str, fanin: int = FANIN, keep_names: bool = False) -> str:
+    """The Verilog ``text`` (from Yosys' ``write_verilog``) rewritten for simulation speed.
+
+    ``keep_names`` skips step 7, so that every signal Yosys named stays (waveform builds)."""
     if text.startswith(MARK):
         return text
     prefix = "$guard$"
@@ -1011,7 +1070,8 @@ def optimise(text: str, fanin: int = FANIN) -> str:
             k = j + 1
             while lines[k] != "endmodule":
                 k += 1
-            out += lines[i:j + 1] + _module(lines[j + 1:k], counter, fanin, prefix, part_prefix) + ["endmodule"]
+            out += lines[i:j + 1] + _module(lines[j + 1:k], counter, fanin, prefix, part_prefix,
+                                            keep_names) + ["endmodule"]
             i = k + 1
         else:
             out.append(lines[i])

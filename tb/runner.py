@@ -114,7 +114,8 @@ def build(sim: str, params: MacroParams, waves: bool = False, shim: bool = False
     """
     d = build_dir(sim, params, waves, shim, root)
     with _locked(d.with_name(d.name + ".lock")):
-        verilog = write_verilog(params, d / f"{TOP_NAME}.v")
+        # A waveform build keeps every signal name (rtl/verilog_opt.py step 7 is skipped).
+        verilog = write_verilog(params, d / f"{TOP_NAME}.v", keep_names=waves)
         top = TOP_NAME
         sources = [verilog]
         if shim:

@@ -292,6 +292,7 @@ def test_structure_and_names():
     assert opt.split("\n", 2)[2] == optimise(ref.split("\n", 2)[2])
     ref_mods, opt_mods = _module_bodies(ref), _module_bodies(opt)
     assert ref_mods.keys() == opt_mods.keys()
+    dropped_total = 0
     for name, body in opt_mods.items():
         before = ref_mods[name]
         # One clocked block per module instead of one per register ...
@@ -299,12 +300,18 @@ def test_structure_and_names():
         # ... and the next-state blocks folded into it.
         assert body.count("always @* begin") <= before.count("always @* begin")
         # Every register keeps its declaration, range and initial value; every named signal survives
-        # (a wire driven by wide bitwise logic as a reg: step 5).
+        # (a wire driven by wide bitwise logic as a reg: step 5) but wires that nothing reads (step 7:
+        # named only by their declaration and their one assignment).
         for decl in re.findall(r"(?m)^  reg .* = .*;$", before):
             assert decl in body, decl
+        dropped = 0
         for kind, n in re.findall(r"(?m)^  (wire|reg|input|output) (?:\[[^\]]*\] )?([A-Za-z_]\w*)", before):
             kinds = "(wire|reg)" if kind == "wire" else kind
-            assert re.search(rf"(?m)^  {kinds} (\[[^\]]*\] )?{n}\b", body), (name, kind, n)
+            if not re.search(rf"(?m)^  {kinds} (\[[^\]]*\] )?{n}\b", body):
+                assert kind == "wire" and len(re.findall(rf"(?<![\w$\\]){n}(?![\w$])", before)) == 2, (name, kind, n)
+                assert re.search(rf"(?m)^  assign {n} = ", before) and not re.search(rf"(?<![\w$\\]){n}(?![\w$])", body)
+                dropped += 1
+        dropped_total += dropped
         # Step 5: wide bitwise logic is a process, narrow logic and other operators stay gates.
         for w, expr in re.findall(r"(?m)^  always @\* (\S+ ?) = ([^;]*);$", body):
             assert re.search(rf"(?m)^  reg \[(\d+):0\] {re.escape(w)};", body), (name, w)
@@ -328,6 +335,7 @@ def test_structure_and_names():
             for flag in ("valid1", "valid2", "valid3"):
                 assert fast.count(f"if ({flag}) begin") == 1, (name, flag)
                 assert f"`{GUARD_MACRO}(({flag}));" not in body, (name, flag)
+    assert dropped_total > 20   # the batch queue's result words, the TDC's captured_codes copies, ...
     assert ref.count("always @(posedge clk)") > 100
     assert opt.count("always @* begin") * 5 < ref.count("always @*")
     # The TDC's 64-bit capture-flag logic is among the processes of step 5.
@@ -466,4 +474,35 @@ def test_part_assignments_merged(tmp_path):
     rng = random.Random(6)
     vectors = [_pack(inputs, {n: rng.getrandbits(w) for n, w in inputs}) for _ in range(400)]
     bad, _, log, _ = _compare(tmp_path, ref, opt, "parts", ["clk"], vectors)
+    assert bad == 0, log[-2000:]
+
+
+def test_unread_wires_dropped(tmp_path):
+    """Step 7: a wire that nothing reads goes with its assignment and its attributes, and so do
+    the wires only it read; ports, wires read elsewhere, wires driven in parts or by more than
+    one assignment stay; the outputs do not change."""
+    lines = ["module unread(clk, a, b, y, z);", "  input clk;", "  wire clk;",
+             "  input [7:0] a;", "  wire [7:0] a;", "  input [7:0] b;", "  wire [7:0] b;",
+             "  output [7:0] y;", "  wire [7:0] y;", "  output [3:0] z;", "  wire [3:0] z;",
+             # a chain: dead0 reads dead1, which only dead0 reads
+             "  (* keep_me_out = 1 *)", "  wire [15:0] dead0;", "  wire [7:0] dead1;",
+             "  assign dead1 = a ^ b;", "  assign dead0 = { dead1, a };",
+             # read by an output: stays
+             "  wire [7:0] used;", "  assign used = a & b;", "  assign y = used;",
+             # unread but assigned in parts: stays (step 6 leaves a half-covered wire alone)
+             "  wire [7:0] parts;", "  assign parts[3:0] = a[3:0];",
+             "  assign z = b[7:4];",
+             "endmodule", ""]
+    ref = "\n".join(lines)
+    opt = optimise(ref)
+    for gone in ("dead0", "dead1", "keep_me_out"):
+        assert gone not in opt, opt
+        assert gone in optimise(ref, keep_names=True)    # waveform builds keep every name
+    for kept in ("used = a & b;", "  assign y = used;", "  assign parts[3:0] = a[3:0];",
+                 "  output [7:0] y;", "[7:0] used;"):
+        assert kept in opt, opt
+    inputs = [("a", 8), ("b", 8)]
+    rng = random.Random(7)
+    vectors = [_pack(inputs, {n: rng.getrandbits(w) for n, w in inputs}) for _ in range(200)]
+    bad, _, log, _ = _compare(tmp_path, ref, opt, "unread", ["clk"], vectors)
     assert bad == 0, log[-2000:]
