@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from macro_spec.params import BUS_DATA_BITS, MACRO_ID, MACRO_VERSION, PACKED_CODE_BITS, MacroParams
+from macro_spec.params import BUS_DATA_BITS, MACRO_ID, MACRO_VERSION, MacroParams
 from macro_spec.regmap import (
     FLAG_ABORTED, FLAG_BAD_CMD, FLAG_DONE, FLAG_REFUSED, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
     OP_COMPUTE, OP_COMPUTE_BATCH, OP_READ_ROW, OP_WRITE_ROW, reg,
@@ -707,14 +707,11 @@ class MacroDriver:
         info = self._need_open()
         batch = x_bits.shape[0]
         # Packed results whenever no code can exceed what 4 bits hold (same values, fewer words).
-        pack = info.can_pack and self.pack_codes and self._code_max() < (1 << PACKED_CODE_BITS)
+        pack = info.can_pack and self.pack_codes and info.params.packs_codes(self._code_max())
         if self._ctrl_pack != pack:
             await self.regs.modify_fields("CTRL", PACK_CODES=int(pack))
             self._ctrl_pack = pack
-        if pack:
-            rw, cw, fb = info.packed_result_words, info.packed_code_words, PACKED_CODE_BITS
-        else:
-            rw, cw, fb = info.result_words, info.code_words, info.code_field_bits
+        cw, fb, rw = info.params.batch_result_layout(pack)
         codes = np.zeros((batch, info.cols), dtype=np.int64)
         act = np.zeros((batch, info.cols), dtype=bool)
         tmo = np.zeros((batch, info.cols), dtype=bool)

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from macro_spec.params import BUS_DATA_BITS, PACKED_CODE_BITS, MacroParams
+from macro_spec.params import BUS_DATA_BITS, MacroParams
 from macro_spec.regmap import (
     ADDR_BITS, FLAG_DONE, FLAG_BAD_CMD, FLAG_QUEUE, FLAG_TIMEOUT, FLAG_WRITE_FAIL,
     OP_COMPUTE, OP_COMPUTE_BATCH, OP_NAMES, OP_READ_ROW, OP_WRITE_ROW, REGISTERS, Register, reg,
@@ -85,7 +85,7 @@ def _result_words(p: MacroParams, codes: np.ndarray, act: np.ndarray, tmo: np.nd
     ACT words, the TMO words."""
     from .regs import pack_codes
 
-    fb, cw = (PACKED_CODE_BITS, p.packed_code_words) if packed else (p.code_field_bits, p.code_words)
+    cw, fb, _ = p.batch_result_layout(packed)
     out: list[int] = []
     for c, a, t in zip(codes, act, tmo):
         out += pack_codes(c, fb, cw)
@@ -253,7 +253,7 @@ class FastMacroModel(RegisterAccess):
         if name == "RETRY_TOTAL":
             return self._retry_total
         if name == "BATCH_STATUS":
-            rw = self.params.packed_result_words if self._batch_packed else self.params.result_words
+            rw = self.params.batch_result_layout(self._batch_packed)[2]
             out_words = len(self._batch_out) - self._batch_out_pos
             bs = reg("BATCH_STATUS")
             return (bs.field("IN_LEVEL").insert(len(self._batch_in))
@@ -431,8 +431,7 @@ class FastMacroModel(RegisterAccess):
         self._batch_in = []
         codes, act, tmo = self._compute(x)
         # Packed as the RTL decides it at the start: CTRL.PACK_CODES, and no code above 15.
-        cmax = min(self._get("TDC_CODE_MAX", "MAX"), p.code_max)
-        self._batch_packed = bool(self._get("CTRL", "PACK_CODES")) and cmax < (1 << PACKED_CODE_BITS)
+        self._batch_packed = bool(self._get("CTRL", "PACK_CODES")) and p.packs_codes(self._get("TDC_CODE_MAX", "MAX"))
         self._batch_out = _result_words(p, codes, act, tmo, self._batch_packed)
         self._batch_out_pos = 0
 

@@ -139,6 +139,18 @@ class MacroParams:
         codes :data:`PACKED_CODE_BITS` bits each, then ACT, then TMO."""
         return self.packed_code_words + 2 * self.col_words
 
+    def batch_result_layout(self, packed: bool) -> tuple[int, int, int]:
+        """(code words, bits per code, words per result) of one BATCH_OUT result, packed
+        (BATCH_STATUS.PACKED) or not."""
+        if packed:
+            return self.packed_code_words, PACKED_CODE_BITS, self.packed_result_words
+        return self.code_words, self.code_field_bits, self.result_words
+
+    def packs_codes(self, tdc_code_max: int) -> bool:
+        """Whether CTRL.PACK_CODES packs a batch's results under this TDC_CODE_MAX: no code can
+        exceed what :data:`PACKED_CODE_BITS` hold (the counter clips TDC_CODE_MAX to its width)."""
+        return min(int(tdc_code_max), self.code_max) < (1 << PACKED_CODE_BITS)
+
     @property
     def post_groups(self) -> int:
         """Memory words of COL_OFFSET (and of COL_THRESH), and cycles of post-processing."""

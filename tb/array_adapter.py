@@ -152,12 +152,11 @@ class ArrayAdapter:
             self._slot_free_fs = [0] * SHIM_SLOTS
             self._slot = 0
             # The slots' handles, looked up once (a lookup by name costs more than the write).
-            self._shim_delay = [getattr(self.dut, f"shim_delay{k}_ps") for k in range(SHIM_SLOTS)]
-            self._shim_go = [getattr(self.dut, f"shim_go{k}") for k in range(SHIM_SLOTS)]
-            for go in self._shim_go:
-                go.value = 0
-            self._gpi_delay = [_gpi(h) for h in self._shim_delay]
-            self._gpi_go = [_gpi(h) for h in self._shim_go]
+            go = [getattr(self.dut, f"shim_go{k}") for k in range(SHIM_SLOTS)]
+            for h in go:
+                h.value = 0
+            self._gpi_go = [_gpi(h) for h in go]
+            self._gpi_delay = [_gpi(getattr(self.dut, f"shim_delay{k}_ps")) for k in range(SHIM_SLOTS)]
             loops = (self._evaluate_shim_loop, self._write_loop, self._read_loop)
         else:
             self.dut.array__cmp.value = self.stuck_high_mask
