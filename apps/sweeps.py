@@ -60,16 +60,32 @@ SWEEPS = {
 }
 
 
-def _mlp(n_digits: int):
-    """(weights, x, labels) of the other engineer's MLP, or None while it has no weights."""
+def _mlp(n_digits: int, log=print):
+    """(weights, x, labels) of the two-layer perceptron of :mod:`apps.mnist_mlp`, or None (with
+    the reason logged) when its weights or the MNIST test digits cannot be read."""
+    from .mnist import MnistError, load_mnist
+    from .mnist_mlp import load_weights, preprocess
     try:
-        from .mnist import load_mnist
-        from .mnist_mlp import load_weights, preprocess
         w = load_weights()
-    except (ImportError, FileNotFoundError, OSError):
+        x, y = load_mnist("test", limit=n_digits)
+    except (OSError, MnistError) as exc:
+        log(f"MLP accuracy left out of the sweeps: {exc}")
         return None
-    x, y = load_mnist("test", limit=n_digits)
     return w, preprocess(x, w), y
+
+
+def _vgg(n_digits: int, log=print):
+    """(parameters, x, labels) of the binary VGG-8 of :mod:`apps.vgg8`, or None (with the reason
+    logged) when its weights or the MNIST test digits cannot be read."""
+    from . import vgg8
+    from .mnist import MnistError
+    try:
+        p = vgg8.load_weights()
+        x, y = vgg8.load_mnist("test", limit=n_digits)
+    except (OSError, MnistError) as exc:
+        log(f"VGG-8 accuracy left out of the sweeps: {exc}")
+        return None
+    return p, x, y
 
 
 def run_point(preset_name: str, overrides: dict, *, n_dots: int, n_digits: int, seed: int, vgg, mlp) -> dict:
@@ -104,16 +120,10 @@ def run_point(preset_name: str, overrides: dict, *, n_dots: int, n_digits: int, 
 def run_sweeps(out_dir: Path, *, n_dots: int = 262_144, n_digits: int = 1000, seed: int = 0,
                names=None, log=print) -> dict:
     """Run the sweeps, write ``sweeps.json`` and one PNG per sweep into ``out_dir``."""
-    from . import vgg8
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        p = vgg8.load_weights()
-        x, y = vgg8.load_mnist("test", limit=n_digits)
-        vgg = (p, x, y)
-    except FileNotFoundError:
-        vgg = None
-    mlp = _mlp(n_digits)
+    vgg, mlp = _vgg(n_digits, log), _mlp(n_digits, log)
     results = dict(n_digits=n_digits, n_dots=n_dots, seed=seed, mlp_available=mlp is not None,
+                   vgg8_available=vgg is not None,
                    tdc_energy_per_column_cycle_j=TDC_ENERGY_PER_COLUMN_CYCLE_J, sweeps={})
     for name in names or SWEEPS:
         preset_name, xlabel, points = SWEEPS[name]
@@ -145,7 +155,11 @@ def plot_sweep(name: str, sweep: dict, path: Path) -> Path:
         if key in pts[0]:
             ax[1].plot(x, [100 * p[key] for p in pts], "o-", label=lab)
     ax[1].set_ylabel("MNIST accuracy (%)")
-    ax[1].legend(fontsize=8)
+    if ax[1].lines:
+        ax[1].legend(fontsize=8)
+    else:  # no weights or no MNIST: the run logged why
+        ax[1].text(0.5, 0.5, "no network accuracy\n(weights or MNIST missing)", ha="center", va="center",
+                   transform=ax[1].transAxes)
     ax[2].plot(x, [p["tops_per_w_analog"] for p in pts], "o-", label="analog core")
     ax[2].plot(x, [p["tops_per_w_with_tdc"] for p in pts], "s--", label="+ assumed TDC")
     ax[2].set_ylabel("TOPS/W")
@@ -169,7 +183,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", nargs="*", choices=sorted(SWEEPS), default=None)
     a = ap.parse_args(argv)
-    run_sweeps(a.out, n_dots=a.n_dots, n_digits=a.n_digits, seed=a.seed, names=a.only)
+    if a.n_dots < 1 or a.n_digits < 1:
+        ap.error(f"--n-dots and --n-digits must be at least 1, not {a.n_dots} and {a.n_digits}")
+    try:
+        run_sweeps(a.out, n_dots=a.n_dots, n_digits=a.n_digits, seed=a.seed, names=a.only)
+    except OSError as exc:  # the output folder cannot be written
+        print(f"python -m apps.sweeps: error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from .error_model import ROWS as TILE_ROWS
+from .mnist import load_mnist  # also used through this module by apps.paper and apps.sweeps
 
 #: Committed weights.
 WEIGHTS_PATH = Path(__file__).with_name("weights") / "vgg8.npz"
@@ -63,35 +64,6 @@ BINARY_CONVS = [("conv2", 32, 32, False), ("conv3", 32, 64, True), ("conv4", 64,
                 ("conv5", 64, 128, True), ("conv6", 128, 128, False)]
 FC7_IN, FC7_OUT = 128 * 3 * 3, 128
 BN_EPS = 1e-5
-
-
-# ----------------------------------------------------------------------------- data
-
-def load_mnist(split: str, limit: int | None = None):
-    """MNIST images (uint8, (N, 28, 28)) and labels, through :mod:`apps.mnist` when present.
-
-    Falls back to a private IDX reader of ``$MNIST_DIR`` or ``../shared/datasets/mnist``
-    (only while the shared loader does not exist yet).
-    """
-    try:
-        from .mnist import load_mnist as shared
-    except ImportError:
-        shared = None
-    if shared is not None:
-        return shared(split, limit=limit)
-    import gzip
-    import os
-    root = Path(os.environ.get("MNIST_DIR", Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"))
-    prefix = {"train": "train", "test": "t10k"}.get(split)
-    if prefix is None:
-        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
-    with gzip.open(root / f"{prefix}-images-idx3-ubyte.gz") as f:
-        img = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-    with gzip.open(root / f"{prefix}-labels-idx1-ubyte.gz") as f:
-        lab = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-    if limit is not None:
-        img, lab = img[:limit], lab[:limit]
-    return img, lab
 
 
 # ------------------------------------------------------------------------ numpy net

@@ -57,3 +57,26 @@ def test_callgrind_total_is_read_from_the_output(tmp_path):
     out.write_text("events: Ir\n")
     with pytest.raises(ValueError, match="no instruction total"):
         callgrind_total(out)
+
+
+def test_sweeps_refuse_bad_counts_and_run_without_mnist(tmp_path):
+    for args in (["--n-dots", "0"], ["--n-digits", "-3"]):
+        res = subprocess.run([sys.executable, "-m", "apps.sweeps", *args], capture_output=True, text=True,
+                             cwd=tmp_path, timeout=120)
+        lines = res.stderr.strip().splitlines()
+        assert res.returncode == 2 and len(lines) == 1 and "--n-dots and --n-digits" in lines[0], res.stderr
+    assert list(tmp_path.iterdir()) == []
+    # Without the data set the dot-product and energy sweeps still run; the network accuracies
+    # are left out with the reason on the log, not with a traceback.
+    env = {**os.environ, "MNIST_DIR": str(tmp_path / "no-mnist")}
+    res = subprocess.run([sys.executable, "-m", "apps.sweeps", "--n-dots", "256", "--n-digits", "4", "--only", "clock",
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=600)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert "VGG-8 accuracy left out of the sweeps: MNIST file" in res.stdout
+    import json
+    r = json.loads((tmp_path / "out" / "sweeps.json").read_text())
+    assert r["vgg8_available"] is False and r["mlp_available"] is False
+    points = r["sweeps"]["clock"]["points"]
+    assert points and all("mean_abs_error" in p and "vgg8_emulated" not in p for p in points)
+    assert (tmp_path / "out" / "sweep_clock.png").stat().st_size > 0
