@@ -10,12 +10,11 @@ Icarus without it (results are the same; the tests run both ways).
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from .clib import CLibError, shared_library
 
 #: Environment variable: ``1`` (default) preloads the memo into Icarus runs, ``0`` does not.
 CAST_CACHE_ENV = "MRAM_ICARUS_CAST_CACHE"
@@ -35,42 +34,17 @@ def cast_cache_enabled() -> bool:
     return value == "1"
 
 
-def _compiler() -> list[str] | None:
-    for name, args in (("cc", []), ("gcc", []), ("c++", ["-x", "c"])):
-        path = shutil.which(name)
-        if path:
-            return [path, *args]
-    return None
-
-
 def cast_cache_library(build_root: Path) -> Path | None:
     """Path of the compiled memo under ``build_root/castcache``, building it if needed.
 
     Returns ``None`` (after a one-line note on stderr) when there is no C compiler or the build
     fails: Icarus then runs without the memo, slower but with the same results.
     """
-    text = SOURCE.read_bytes()
-    out_dir = Path(build_root) / "castcache" / hashlib.sha256(text).hexdigest()[:16]
-    lib = out_dir / "libcastcache.so"
-    if lib.exists():
-        return lib
-    cc = _compiler()
-    if cc is None:
-        print("note: no C compiler, so Icarus runs without the dynamic_cast memo (tb/castcache.c)",
-              file=sys.stderr)
+    try:
+        return shared_library(SOURCE, build_root, "castcache", ("-ldl",))
+    except CLibError as exc:
+        print(f"note: {exc}, so Icarus runs without the dynamic_cast memo (tb/castcache.c)", file=sys.stderr)
         return None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Built under a private name and renamed, so a concurrent run never loads a half-written file.
-    tmp = out_dir / f"libcastcache.{os.getpid()}.so"
-    proc = subprocess.run([*cc, "-O2", "-shared", "-fPIC", "-o", str(tmp), str(SOURCE), "-ldl"],
-                          capture_output=True, text=True)
-    if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["no message"])[0]
-        print(f"note: building tb/castcache.c failed ({first}); Icarus runs without the memo", file=sys.stderr)
-        tmp.unlink(missing_ok=True)
-        return None
-    os.replace(tmp, lib)
-    return lib
 
 
 def preload_env(build_root: Path) -> dict[str, str]:

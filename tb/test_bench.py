@@ -6,6 +6,7 @@ inputs in, start, completion (interrupt), every code and activation out.
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import time
@@ -46,13 +47,19 @@ async def bench_ops(dut):
     # Objects made so far (model tables, logs) need not be rescanned by every collection.
     gc.collect()
     gc.freeze()
+    # make simcost: Callgrind counts only what lies between the two marks (tb/simcost_marks.c).
+    marks = ctypes.CDLL(cfg["callgrind_marks"]) if cfg.get("callgrind_marks") else None
     tx0 = tb.regs.transactions
+    if marks is not None:
+        marks.simcost_start()
     wall0, cpu0 = time.perf_counter(), time.process_time()
     codes = []
     for k in range(warmup, warmup + n_ops, batch):
         c, _a, _t = await drv._compute_bits(x[k:min(k + batch, warmup + n_ops)])
         codes.extend(c)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    if marks is not None:
+        marks.simcost_stop()
     # Every result is still checked: speed never changes a result.
     for k, c in enumerate(codes):
         tb.scoreboard._next = warmup + k
