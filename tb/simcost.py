@@ -13,7 +13,7 @@ process executes per operation in that phase (the simulator kernel, cocotb, the 
 so a change to the RTL, the generated Verilog, the wrapper or the Python side shows up as a
 change of this number. Writes ``build/bench/simcost.json``.
 
-Valgrind makes the simulator about 50 times slower: the default run takes a few minutes.
+Valgrind makes the simulator about 50 times slower: the default run takes one to two minutes.
 """
 
 from __future__ import annotations
