@@ -94,8 +94,9 @@ def mlp(n: int | None, log, out: Path | None = None) -> dict:
 
 def vgg(n: int | None, em, log) -> dict:
     from . import vgg8
+    from .mnist import load_mnist
     p = vgg8.load_weights()
-    x, y = vgg8.load_mnist("test", limit=n)
+    x, y = load_mnist("test", limit=n)
     t0 = time.time()
     sw = vgg8.accuracy(p, x, y)
     t1 = time.time()

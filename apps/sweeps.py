@@ -60,32 +60,35 @@ SWEEPS = {
 }
 
 
-def _mlp(n_digits: int, log=print):
-    """(weights, x, labels) of the two-layer perceptron of :mod:`apps.mnist_mlp`, or None (with
-    the reason logged) when its weights or the MNIST test digits cannot be read."""
+def _network(label: str, load_weights, n_digits: int, log):
+    """(weights, test images, labels) of a network, or None (with the reason logged) when its
+    weights or the first ``n_digits`` MNIST test digits cannot be read."""
     from .mnist import MnistError, load_mnist
-    from .mnist_mlp import load_weights, preprocess
     try:
         w = load_weights()
         x, y = load_mnist("test", limit=n_digits)
     except (OSError, MnistError) as exc:
-        log(f"MLP accuracy left out of the sweeps: {exc}")
+        log(f"{label} accuracy left out of the sweeps: {exc}")
         return None
+    return w, x, y
+
+
+def _mlp(n_digits: int, log=print):
+    """(weights, preprocessed inputs, labels) of the two-layer perceptron of
+    :mod:`apps.mnist_mlp`, or None (see :func:`_network`)."""
+    from .mnist_mlp import load_weights, preprocess
+    net = _network("MLP", load_weights, n_digits, log)
+    if net is None:
+        return None
+    w, x, y = net
     return w, preprocess(x, w), y
 
 
 def _vgg(n_digits: int, log=print):
-    """(parameters, x, labels) of the binary VGG-8 of :mod:`apps.vgg8`, or None (with the reason
-    logged) when its weights or the MNIST test digits cannot be read."""
+    """(parameters, images, labels) of the binary VGG-8 of :mod:`apps.vgg8`, or None (see
+    :func:`_network`)."""
     from . import vgg8
-    from .mnist import MnistError
-    try:
-        p = vgg8.load_weights()
-        x, y = vgg8.load_mnist("test", limit=n_digits)
-    except (OSError, MnistError) as exc:
-        log(f"VGG-8 accuracy left out of the sweeps: {exc}")
-        return None
-    return p, x, y
+    return _network("VGG-8", vgg8.load_weights, n_digits, log)
 
 
 def run_point(preset_name: str, overrides: dict, *, n_dots: int, n_digits: int, seed: int, vgg, mlp) -> dict:

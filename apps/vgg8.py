@@ -54,7 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from .error_model import ROWS as TILE_ROWS
-from .mnist import load_mnist  # also used through this module by apps.paper and apps.sweeps
+from .mnist import load_mnist
 
 #: Committed weights.
 WEIGHTS_PATH = Path(__file__).with_name("weights") / "vgg8.npz"

@@ -50,7 +50,9 @@ def timed_dump(out: Path) -> Path:
     """The dump that the ``simcost_stop`` mark wrote next to Callgrind's output file ``out``."""
     parts = sorted(out.parent.glob(out.name + ".*"), key=lambda p: p.name)
     for part in parts:
-        if "Trigger: Client Request: timed operations" in part.read_text(errors="replace")[:4096]:
+        with part.open(errors="replace") as f:
+            head = f.read(4096)     # the trigger is in the header; a dump may be megabytes
+        if "Trigger: Client Request: timed operations" in head:
             return part
     raise ValueError(f"{out}: Callgrind wrote no dump of the timed operations (were the marks called?)")
 

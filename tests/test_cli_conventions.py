@@ -48,17 +48,6 @@ def test_bad_cast_cache_switch_is_one_line_and_status_2(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npy", "x.npy"]
 
 
-def test_callgrind_total_is_read_from_the_output(tmp_path):
-    from tb.simcost import callgrind_total
-
-    out = tmp_path / "callgrind.out"
-    out.write_text("version: 1\ncmd: vvp sim.vvp\nevents: Ir\nsummary: 1234567\ntotals: 1234567\n")
-    assert callgrind_total(out) == 1234567
-    out.write_text("events: Ir\n")
-    with pytest.raises(ValueError, match="no instruction total"):
-        callgrind_total(out)
-
-
 def test_sweeps_refuse_bad_counts_and_run_without_mnist(tmp_path):
     for args in (["--n-dots", "0"], ["--n-digits", "-3"]):
         res = subprocess.run([sys.executable, "-m", "apps.sweeps", *args], capture_output=True, text=True,

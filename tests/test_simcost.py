@@ -21,6 +21,15 @@ s = sum(range(100000))  # after the marks: not counted either
 """
 
 
+def test_callgrind_total_is_read_from_the_output(tmp_path):
+    out = tmp_path / "callgrind.out"
+    out.write_text("version: 1\ncmd: vvp sim.vvp\nevents: Ir\nsummary: 1234567\ntotals: 1234567\n")
+    assert callgrind_total(out) == 1234567
+    out.write_text("events: Ir\n")
+    with pytest.raises(ValueError, match="no instruction total"):
+        callgrind_total(out)
+
+
 def test_timed_dump_is_the_marked_part(tmp_path):
     out = tmp_path / "callgrind.out"
     out.write_text("desc: Trigger: Program termination\nsummary: 900\n")
